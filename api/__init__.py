@@ -1,0 +1,1 @@
+"""The ASGI app: routes, auth, request context, settings and the command line."""

@@ -1,0 +1,98 @@
+"""Configuration, read once from the environment (prefix ``QUANZI_``) and ``.env``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Used only outside production so that `make run` works with no configuration.
+DEV_JWT_SECRET = "quanzi-dev-secret-not-for-production"  # noqa: S105
+DEV_CONTACT_PEPPER = "quanzi-dev-pepper-not-for-production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="QUANZI_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    env: Literal["development", "test", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = "info"
+
+    neo4j_uri: str = "neo4j://127.0.0.1:7687"
+    neo4j_user: str = "neo4j"
+    neo4j_password: str = ""
+    neo4j_database: str = "neo4j"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_max_connections: int = Field(default=64, ge=1)
+
+    jwt_secret: str | None = None
+    contact_pepper: str | None = None
+    default_trust_score: int = Field(default=500, ge=0, le=1000)
+
+    # GraphQL limits
+    max_query_depth: int = Field(default=12, ge=1)
+    max_aliases: int = Field(default=30, ge=1)
+    max_tokens: int = Field(default=4000, ge=1)
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_page_size: int = Field(default=100, ge=1, le=100)
+    graphql_cache_size: int = Field(default=512, ge=1)
+
+    # Local stack (quanzi stack ...)
+    stack_dir: Path = Path(".quanzi")
+    neo4j_heap: str = "1g"
+    neo4j_pagecache: str = "512m"
+    stack_timeout_seconds: float = Field(default=120.0, gt=0)
+
+    # Background workers (quanzi worker) and the Redis pool they share with the API
+    redis_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    worker_batch_size: int = Field(default=32, ge=1, le=1000)
+    worker_block_ms: int = Field(default=2000, ge=1, le=60_000)
+    worker_max_deliveries: int = Field(default=5, ge=1)
+    worker_claim_idle_ms: int = Field(default=30_000, ge=1)
+
+    @model_validator(mode="after")
+    def _production_needs_secrets(self) -> Settings:
+        if self.env == "production":
+            missing = [
+                name
+                for name, value in (
+                    ("QUANZI_JWT_SECRET", self.jwt_secret),
+                    ("QUANZI_CONTACT_PEPPER", self.contact_pepper),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"production mode needs {', '.join(missing)}")
+        return self
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def signing_secret(self) -> str:
+        return self.jwt_secret or DEV_JWT_SECRET
+
+    @property
+    def pepper(self) -> bytes:
+        return (self.contact_pepper or DEV_CONTACT_PEPPER).encode()
+
+    @property
+    def neo4j_port(self) -> int:
+        return urlsplit(self.neo4j_uri).port or 7687
+
+    @property
+    def redis_port(self) -> int:
+        return urlsplit(self.redis_url).port or 6379
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
