@@ -1,0 +1,1 @@
+"""Redis-driven background work: feed fan-out, event ingestion, precompute."""

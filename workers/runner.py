@@ -1,0 +1,109 @@
+"""The worker process: consume the job stream until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+
+from redis.exceptions import RedisError
+
+from api.settings import Settings
+from workers.handlers import registry
+from workers.queue import Consumer
+from workers.redis import open_redis
+
+log = logging.getLogger(__name__)
+
+BACKOFF_INITIAL_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 30.0
+
+
+def default_consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _install_signal_handlers(stop: asyncio.Event) -> list[signal.Signals]:
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
+            continue
+        installed.append(sig)
+    return installed
+
+
+async def _sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+async def consume_until_stopped(consumer: Consumer, stop: asyncio.Event) -> None:
+    """Run batches until ``stop`` is set; survive Redis outages with capped backoff.
+
+    A batch in progress is always finished before stopping; the longest wait after a stop
+    request is one XREADGROUP BLOCK.
+    """
+    backoff = BACKOFF_INITIAL_SECONDS
+    while not stop.is_set():
+        try:
+            await consumer.run_once()
+        except (RedisError, OSError) as exc:
+            log.warning(
+                "redis unavailable (%s: %s); retrying in %.1fs",
+                type(exc).__name__,
+                exc,
+                backoff,
+            )
+            await _sleep_unless_stopped(stop, backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
+            continue
+        if backoff != BACKOFF_INITIAL_SECONDS:
+            log.info("redis is back; consuming again")
+            backoff = BACKOFF_INITIAL_SECONDS
+
+
+async def run_worker(settings: Settings, consumer: str | None = None) -> None:
+    """Consume jobs until SIGINT or SIGTERM, then close the Redis client."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+    name = consumer or default_consumer_name()
+    handlers = registry(settings)
+    stop = asyncio.Event()
+    installed = _install_signal_handlers(stop)
+    redis = open_redis(settings)
+    worker = Consumer(
+        redis,
+        handlers,
+        name,
+        batch_size=settings.worker_batch_size,
+        block_ms=settings.worker_block_ms,
+        max_deliveries=settings.worker_max_deliveries,
+        claim_idle_ms=settings.worker_claim_idle_ms,
+    )
+    log.info(
+        "worker %s started; %d job kinds: %s",
+        name,
+        len(handlers),
+        ", ".join(sorted(handlers)) or "(none)",
+    )
+    try:
+        await consume_until_stopped(worker, stop)
+        log.info("worker %s stopping", name)
+        with contextlib.suppress(RedisError, OSError):
+            if await worker.retire():
+                log.info("worker %s left the consumer group", name)
+    finally:
+        loop = asyncio.get_running_loop()
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        await redis.aclose()
+        log.info("worker %s stopped", name)
