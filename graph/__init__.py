@@ -1,0 +1,1 @@
+"""Neo4j: the connection, migrations and the Cypher of each domain."""

@@ -1,0 +1,167 @@
+"""Users: the platform's provisioning and each user's own profile."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from neo4j.exceptions import ConstraintError
+
+from graph.driver import Graph
+from graph.errors import ActionError, ErrorCode, Problem, invalid
+from graph.validation import (
+    DISPLAY_NAME_MAX,
+    check_handle,
+    check_platform_id,
+    check_text,
+    check_trust_score,
+    normalize_e164,
+    phone_hash,
+)
+
+# The properties every read of a user returns; never the phone hash.
+_USER_FIELDS = """
+    u {.id, .platformId, .handle, .displayName, .trustScore, .discoverable,
+       .createdAt, .suspended} AS user
+"""
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    id: str
+    platform_id: str
+    handle: str
+    display_name: str
+    trust_score: int
+    discoverable: bool
+    created_at: datetime
+    suspended: bool = False
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> UserRecord:
+        return cls(
+            id=row["id"],
+            platform_id=row["platformId"],
+            handle=row["handle"],
+            display_name=row["displayName"],
+            trust_score=row["trustScore"],
+            discoverable=row["discoverable"],
+            created_at=row["createdAt"].to_native(),
+            suspended=bool(row.get("suspended")),
+        )
+
+
+@dataclass(frozen=True)
+class UpsertUser:
+    platform_id: str
+    handle: str
+    display_name: str
+    phone: str | None = None
+    trust_score: int | None = None
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+async def users_by_ids(graph: Graph, ids: Iterable[str]) -> dict[str, UserRecord]:
+    result = await graph.read(
+        "UNWIND $ids AS id MATCH (u:User {id: id}) RETURN " + _USER_FIELDS,
+        ids=list(set(ids)),
+    )
+    return {r["user"]["id"]: UserRecord.from_row(r["user"]) for r in result.records}
+
+
+async def user_by_platform_id(graph: Graph, platform_id: str) -> UserRecord | None:
+    result = await graph.read(
+        "MATCH (u:User {platformId: $pid}) RETURN " + _USER_FIELDS, pid=platform_id
+    )
+    return UserRecord.from_row(result.records[0]["user"]) if result.records else None
+
+
+def _validate_upsert(data: UpsertUser, pepper: bytes) -> tuple[list[Problem], str | None]:
+    problems = [
+        *check_platform_id("platformId", data.platform_id),
+        *check_handle(data.handle),
+        *check_text("displayName", data.display_name, min_len=1, max_len=DISPLAY_NAME_MAX),
+        *check_trust_score("trustScore", data.trust_score),
+    ]
+    hashed = None
+    if data.phone is not None:
+        e164 = normalize_e164(data.phone)
+        if e164 is None:
+            problems.append(
+                invalid("phone", "phone must be an E.164 number such as +8613800138000")
+            )
+        else:
+            hashed = phone_hash(pepper, e164)
+    return problems, hashed
+
+
+async def upsert_user(
+    graph: Graph, data: UpsertUser, *, pepper: bytes, default_trust_score: int
+) -> UserRecord:
+    """Create or update a user by platform id; repeating the call changes nothing.
+
+    A phone or trust score left out keeps the stored one. The phone is kept only as a
+    keyed hash, for contact matching.
+    """
+    problems, hashed = _validate_upsert(data, pepper)
+    if problems:
+        raise ActionError(*problems)
+    try:
+        result = await graph.write(
+            """
+            MERGE (u:User {platformId: $platformId})
+            ON CREATE SET u.id = $newId, u.createdAt = datetime(), u.discoverable = true,
+                          u.trustScore = coalesce($trustScore, $defaultTrust)
+            SET u.handle = $handle, u.handleKey = toLower($handle),
+                u.displayName = $displayName, u.updatedAt = datetime(),
+                u.trustScore = coalesce($trustScore, u.trustScore),
+                u.phoneHash = coalesce($phoneHash, u.phoneHash)
+            RETURN """
+            + _USER_FIELDS,
+            platformId=data.platform_id.strip(),
+            newId=new_id(),
+            handle=data.handle,
+            displayName=data.display_name.strip(),
+            trustScore=data.trust_score,
+            defaultTrust=default_trust_score,
+            phoneHash=hashed,
+        )
+    except ConstraintError as exc:
+        if "handleKey" in (exc.message or ""):
+            raise ActionError(
+                Problem(ErrorCode.ALREADY_EXISTS, "handle is taken", "handle")
+            ) from exc
+        raise
+    return UserRecord.from_row(result.records[0]["user"])
+
+
+async def update_profile(
+    graph: Graph, user_id: str, *, display_name: str | None, discoverable: bool | None
+) -> UserRecord:
+    """The user's own edits; fields left out stay as they are."""
+    problems: list[Problem] = []
+    if display_name is not None:
+        problems += check_text("displayName", display_name, min_len=1, max_len=DISPLAY_NAME_MAX)
+    if problems:
+        raise ActionError(*problems)
+    result = await graph.write(
+        """
+        MATCH (u:User {id: $id})
+        SET u.displayName = coalesce($displayName, u.displayName),
+            u.discoverable = coalesce($discoverable, u.discoverable),
+            u.updatedAt = datetime()
+        RETURN """
+        + _USER_FIELDS,
+        id=user_id,
+        displayName=display_name.strip() if display_name is not None else None,
+        discoverable=discoverable,
+    )
+    if not result.records:
+        raise ActionError(Problem(ErrorCode.NOT_FOUND, "user not found"))
+    return UserRecord.from_row(result.records[0]["user"])
