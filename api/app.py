@@ -1,0 +1,62 @@
+"""The ASGI application: routes, middleware and the lifespan that owns the clients."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route, WebSocketRoute
+
+from api.context import Services
+from api.graphql import GraphQLApp
+from api.health import livez, readyz
+from api.metrics import metrics_endpoint
+from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from api.settings import Settings, get_settings
+from graph.driver import Graph, open_driver
+from schema.root import make_schema
+from workers.redis import open_redis
+
+log = logging.getLogger("quanzi.app")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or get_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    graphql = GraphQLApp(make_schema(settings), ide=not settings.production)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        driver = open_driver(settings)
+        redis = open_redis(settings)
+        app.state.services = Services(
+            settings=settings, graph=Graph(driver, settings.neo4j_database), redis=redis
+        )
+        log.info(
+            "quanzi %s: neo4j %s, redis %s", settings.env, settings.neo4j_uri, settings.redis_url
+        )
+        try:
+            yield
+        finally:
+            await redis.aclose()
+            await driver.close()
+
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/livez", livez),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
+        ],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,61 @@
+"""What every resolver receives: the services, the viewer and per-request loaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from api.auth import ANONYMOUS, Claims, Viewer
+from api.settings import Settings
+from graph.driver import Graph
+from graph.users import user_by_platform_id
+from schema.dataloaders import Loaders
+
+
+@dataclass(frozen=True)
+class Services:
+    """Opened once in the app lifespan and shared by every request."""
+
+    settings: Settings
+    graph: Graph
+    redis: Redis
+
+
+@dataclass
+class Context:
+    services: Services
+    request: Request | WebSocket
+    response: Response | WebSocket | None
+    request_id: str
+    viewer: Viewer = ANONYMOUS
+    loaders: Loaders = field(init=False)
+    connection_params: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.services.graph)
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def graph(self) -> Graph:
+        return self.services.graph
+
+    @property
+    def redis(self) -> Redis:
+        return self.services.redis
+
+
+async def load_viewer(graph: Graph, claims: Claims | None) -> Viewer:
+    """A token for an unknown user signs nobody in, but its platform roles still hold,
+    so the platform can provision its first users."""
+    if claims is None:
+        return ANONYMOUS
+    user = await user_by_platform_id(graph, claims.subject)
+    return Viewer(user=user, roles=claims.roles)

@@ -1,0 +1,82 @@
+"""The /graphql endpoint: Strawberry's ASGI view with our auth and context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.schema import BaseSchema
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UnsetType
+
+from api.auth import AuthError, Claims, bearer_token, decode_token
+from api.context import Context, Services, load_viewer
+
+
+def unauthenticated(message: str) -> JSONResponse:
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]},
+        status_code=401,
+        headers={"www-authenticate": "Bearer"},
+    )
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    def __init__(self, schema: BaseSchema, *, ide: bool) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if ide else None,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            keep_alive=True,
+            keep_alive_interval=15,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            services: Services = scope["app"].state.services
+            try:
+                token = bearer_token(Headers(scope=scope))
+                claims = decode_token(services.settings, token) if token else None
+            except AuthError as exc:
+                await unauthenticated(str(exc))(scope, receive, send)
+                return
+            scope.setdefault("state", {})["claims"] = claims
+        await super().__call__(scope, receive, send)
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
+        services: Services = request.app.state.services
+        claims: Claims | None = request.scope.get("state", {}).get("claims")
+        return Context(
+            services=services,
+            request=request,
+            response=response,
+            request_id=request.scope.get("state", {}).get("request_id", ""),
+            viewer=await load_viewer(services.graph, claims),
+        )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Browsers cannot set headers on a websocket, so the token rides in the
+        connection params (``authorization`` or ``token``)."""
+        params: dict[str, Any] = context.connection_params or {}
+        raw = params.get("authorization") or params.get("Authorization") or params.get("token")
+        if raw is None:
+            return await super().on_ws_connect(context)
+        try:
+            token = bearer_token({"authorization": raw}) if " " in str(raw) else str(raw)
+            if not token:
+                raise AuthError("empty token")
+            claims = decode_token(context.settings, token)
+        except AuthError as exc:
+            raise ConnectionRejectionError(
+                {"code": "UNAUTHENTICATED", "message": str(exc)}
+            ) from exc
+        context.viewer = await load_viewer(context.graph, claims)
+        return await super().on_ws_connect(context)

@@ -1,0 +1,118 @@
+"""What every domain of the schema shares: errors, guards, the Node field."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import (
+    Any,
+    Concatenate,
+    ParamSpec,
+    TypeAlias,
+    TypeVar,
+    cast,
+    get_type_hints,
+)
+
+import strawberry
+from graphql import GraphQLError
+from strawberry import relay
+from strawberry.types import Info as StrawberryInfo
+
+from api.auth import Viewer
+from api.context import Context
+from graph import errors as domain
+
+Info: TypeAlias = StrawberryInfo[Context, None]
+
+# Registers the domain enum with Strawberry; annotations use the domain class itself.
+strawberry.enum(domain.ErrorCode, name="ErrorCode")
+
+
+@strawberry.type
+class UserError:
+    field: str | None
+    message: str
+    code: domain.ErrorCode
+
+    @classmethod
+    def from_problem(cls, problem: domain.Problem) -> UserError:
+        return cls(field=problem.field, message=problem.message, code=problem.code)
+
+
+class ClientError(GraphQLError):
+    """A GraphQL error the client caused; shown as is, with a code in ``extensions``."""
+
+    def __init__(self, message: str, code: domain.ErrorCode, **extra: Any) -> None:
+        super().__init__(message, extensions={"code": code.value, **extra})
+
+
+# A requirement returns the problem that stops the viewer, or None.
+Requirement = Callable[[Viewer], domain.Problem | None]
+
+
+def signed_in(viewer: Viewer) -> domain.Problem | None:
+    if viewer.user is None:
+        return domain.Problem(domain.ErrorCode.UNAUTHENTICATED, "sign in first")
+    return None
+
+
+def admin(viewer: Viewer) -> domain.Problem | None:
+    if not viewer.is_admin:
+        return domain.Problem(domain.ErrorCode.FORBIDDEN, "platform admins only")
+    return None
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def mutation(
+    requirement: Requirement | None = None,
+) -> Callable[
+    [Callable[Concatenate[Any, Info, P], Awaitable[T]]],
+    Callable[Concatenate[Any, Info, P], Awaitable[T]],
+]:
+    """Wrap a mutation resolver: check the viewer first, and turn action errors into
+    ``userErrors`` of the resolver's own payload type."""
+
+    def decorate(
+        fn: Callable[Concatenate[Any, Info, P], Awaitable[T]],
+    ) -> Callable[Concatenate[Any, Info, P], Awaitable[T]]:
+        payload_type = get_type_hints(fn)["return"]
+
+        def failed(*problems: domain.Problem) -> T:
+            result: T = payload_type(user_errors=[UserError.from_problem(p) for p in problems])
+            return result
+
+        @functools.wraps(fn)
+        async def resolver(self: Any, info: Info, *args: P.args, **kwargs: P.kwargs) -> T:
+            if requirement is not None and (problem := requirement(info.context.viewer)):
+                return failed(problem)
+            try:
+                return await fn(self, info, *args, **kwargs)
+            except domain.ActionError as exc:
+                return failed(*exc.problems)
+
+        return cast(Callable[Concatenate[Any, Info, P], Awaitable[T]], resolver)
+
+    return decorate
+
+
+def page_size(info: Info, first: int | None, default: int = 20) -> int:
+    """``first`` capped at the configured maximum (100); negative is an error."""
+    if first is None:
+        return default
+    if first < 0:
+        raise ClientError("first must not be negative", domain.ErrorCode.INVALID_INPUT)
+    return min(first, info.context.settings.max_page_size)
+
+
+async def resolve_node(info: Info, node_id: str) -> relay.Node | None:
+    """Any global id, or null: a malformed, unknown or hidden id all look the same."""
+    try:
+        global_id = relay.GlobalID.from_id(node_id)
+        node = await global_id.resolve_node(info, required=False)
+    except relay.GlobalIDValueError:
+        return None
+    return node if isinstance(node, relay.Node) else None

@@ -1,0 +1,1 @@
+"""People: users, profiles (and, with the people issue, friends and suggestions)."""

@@ -1,0 +1,65 @@
+"""The root types and the assembled schema, with its limits and extensions."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry import relay
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.types import ExecutionContext
+
+from api.settings import Settings, get_settings
+from schema.core import Info, resolve_node
+from schema.extensions import MaskUnexpectedErrors, OperationMetrics, log_errors
+from schema.people.mutations import PeopleMutation
+from schema.people.queries import PeopleQuery
+
+
+@strawberry.type
+class Query(PeopleQuery):
+    @strawberry.field(description="Any object by its global id; null when hidden or missing.")
+    async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
+        return await resolve_node(info, id)
+
+
+@strawberry.type
+class Mutation(PeopleMutation):
+    pass
+
+
+class QuanziSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_errors(errors, execution_context.context if execution_context else None)
+
+
+def make_schema(settings: Settings | None = None) -> strawberry.Schema:
+    settings = settings or get_settings()
+    # Factories: Strawberry builds fresh extensions per request (the caches are shared).
+    extensions: list[Any] = [
+        partial(ParserCache, maxsize=settings.graphql_cache_size),
+        partial(ValidationCache, maxsize=settings.graphql_cache_size),
+        partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
+        partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
+        partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
+        MaskUnexpectedErrors,
+        OperationMetrics,
+    ]
+    return QuanziSchema(
+        query=Query, mutation=Mutation, extensions=extensions, types=[relay.PageInfo]
+    )
+
+
+def sdl() -> str:
+    """The schema as SDL, as committed in ``schema/schema.graphql``."""
+    return make_schema().as_str() + "\n"
