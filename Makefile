@@ -1,0 +1,51 @@
+# Two commands set everything up: `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+# The test stack has its own ports and data directory: tests never touch `make run` data.
+TEST_ENV := QUANZI_ENV=test \
+	QUANZI_STACK_DIR=.quanzi-test \
+	QUANZI_NEO4J_URI=neo4j://127.0.0.1:17687 \
+	QUANZI_REDIS_URL=redis://127.0.0.1:16379/0 \
+	QUANZI_NEO4J_HEAP=1g
+
+.PHONY: help install run test stack-down test-stack-down lint bench
+
+help:
+	@echo "make run    - install, start Neo4j + Redis, migrate, load demo data, serve API + worker"
+	@echo "make test   - install, start the separate test stack, run the whole suite"
+	@echo "make install / lint / stack-down / test-stack-down"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: install
+	$(BIN)/quanzi stack up
+	$(BIN)/quanzi migrate
+	$(BIN)/quanzi demo
+	$(BIN)/quanzi dev
+
+test: install
+	$(TEST_ENV) $(BIN)/quanzi stack up
+	$(TEST_ENV) $(BIN)/quanzi migrate
+	$(TEST_ENV) $(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+stack-down:
+	$(BIN)/quanzi stack down
+
+test-stack-down:
+	$(TEST_ENV) $(BIN)/quanzi stack down
