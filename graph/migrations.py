@@ -25,6 +25,9 @@ STATEMENTS: tuple[LiteralString, ...] = (
     "FOR (n:FriendRequest) REQUIRE n.id IS UNIQUE",
     "CREATE CONSTRAINT report_id IF NOT EXISTS FOR (n:Report) REQUIRE n.id IS UNIQUE",
     "CREATE CONSTRAINT mod_action_id IF NOT EXISTS FOR (n:ModAction) REQUIRE n.id IS UNIQUE",
+    "CREATE CONSTRAINT friend_request_pending IF NOT EXISTS "
+    "FOR (n:FriendRequest) REQUIRE n.pendingKey IS UNIQUE",
+    "CREATE CONSTRAINT phone_hash IF NOT EXISTS FOR (n:Phone) REQUIRE n.hash IS UNIQUE",
     # lookups and orderings
     "CREATE INDEX user_phone_hash IF NOT EXISTS FOR (n:User) ON (n.phoneHash)",
     "CREATE INDEX post_created_at IF NOT EXISTS FOR (n:Post) ON (n.createdAt)",

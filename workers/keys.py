@@ -16,3 +16,18 @@ DEAD_LETTER_STREAM = f"{PREFIX}:jobs:dead"
 
 def user_tag(user_id: str) -> str:
     return f"{{u:{user_id}}}"
+
+
+# Platform events (payments, visits) streamed in by the platform; see workers/events.py.
+EVENTS_STREAM = f"{PREFIX}:events"
+EVENTS_GROUP = "ingest"
+
+
+def suggestions(user_id: str) -> str:
+    """Precomputed people-you-may-know list of one user (JSON)."""
+    return f"{PREFIX}:{user_tag(user_id)}:pymk"
+
+
+def rate_bucket(action: str, user_id: str) -> str:
+    """Token bucket of one user for one action."""
+    return f"{PREFIX}:{user_tag(user_id)}:rl:{action}"
