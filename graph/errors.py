@@ -26,6 +26,8 @@ class Problem:
     code: ErrorCode
     message: str
     field: str | None = None
+    # RATE_LIMITED only: how long until the attempt may succeed.
+    retry_after_seconds: float | None = None
 
 
 class ActionError(Exception):
