@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import pathlib
 import sys
 
 import click
@@ -152,6 +153,59 @@ def dev() -> None:
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+@main.command("import")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path))
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Rows per UNWIND write (default 10000).",
+)
+@click.option("--progress/--no-progress", default=True, help="Progress bars on stderr.")
+def import_(directory: pathlib.Path, batch_size: int | None, progress: bool) -> None:
+    """Bulk-load users, merchants, friendships, payments and visits from CSV files.
+
+    DIRECTORY may hold users.csv, merchants.csv, friendships.csv, payments.csv and
+    visits.csv (see graph/imports.py for the columns); re-running is idempotent.
+    """
+    import time
+
+    from graph.driver import connect
+    from graph.imports import DEFAULT_BATCH_SIZE, FileReport, ImportFailed, import_directory
+
+    settings = get_settings()
+
+    def show(report: FileReport) -> None:
+        click.echo(
+            f"{report.name}: {report.rows} rows, {report.created} {report.what} created, "
+            f"{report.seconds:.1f}s, {report.rows_per_second:,.0f} rows/s"
+        )
+
+    async def _run() -> list[FileReport]:
+        async with connect(settings) as graph:
+            return await import_directory(
+                graph,
+                directory,
+                pepper=settings.pepper,
+                default_trust_score=settings.default_trust_score,
+                batch_size=batch_size or DEFAULT_BATCH_SIZE,
+                progress=progress,
+                on_file=show,
+            )
+
+    started = time.perf_counter()
+    try:
+        reports = asyncio.run(_run())
+    except ImportFailed as exc:
+        raise click.ClickException(f"import failed: {exc}") from exc
+    seconds = time.perf_counter() - started
+    rows = sum(r.rows for r in reports)
+    click.echo(
+        f"imported {len(reports)} files, {rows} rows in {seconds:.1f}s "
+        f"({rows / seconds if seconds > 0 else rows:,.0f} rows/s)"
+    )
 
 
 def _register_stack() -> None:

@@ -35,9 +35,15 @@ class Context:
     viewer: Viewer = ANONYMOUS
     loaders: Loaders = field(init=False)
     connection_params: dict[str, Any] | None = None
+    rate_limited_for: float | None = None  # seconds; set by a rate-limited resolver
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.services.graph)
+        self.loaders = Loaders(self.services.graph, self.viewer.id)
+
+    def set_viewer(self, viewer: Viewer) -> None:
+        """Sign the context in (websockets authenticate after connecting)."""
+        self.viewer = viewer
+        self.loaders = Loaders(self.services.graph, viewer.id)
 
     @property
     def settings(self) -> Settings:

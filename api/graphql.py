@@ -78,5 +78,5 @@ class GraphQLApp(GraphQL[Context, None]):
             raise ConnectionRejectionError(
                 {"code": "UNAUTHENTICATED", "message": str(exc)}
             ) from exc
-        context.viewer = await load_viewer(context.graph, claims)
+        context.set_viewer(await load_viewer(context.graph, claims))
         return await super().on_ws_connect(context)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, LiteralString
+from typing import Any, LiteralString, TypeVar
 
-from neo4j import AsyncDriver, AsyncGraphDatabase, EagerResult, RoutingControl
+from neo4j import (
+    AsyncDriver,
+    AsyncGraphDatabase,
+    AsyncManagedTransaction,
+    EagerResult,
+    NotificationDisabledClassification,
+    RoutingControl,
+)
 
 from api.settings import Settings
 
@@ -19,6 +26,8 @@ def open_driver(settings: Settings) -> AsyncDriver:
         max_connection_pool_size=100,
         connection_acquisition_timeout=10.0,
         connection_timeout=5.0,
+        # "label/property does not exist yet" on a young database is noise, not a bug.
+        notifications_disabled_classifications=[NotificationDisabledClassification.UNRECOGNIZED],
     )
 
 
@@ -55,3 +64,17 @@ async def connect(settings: Settings) -> AsyncIterator[Graph]:
         yield Graph(driver, settings.neo4j_database)
     finally:
         await driver.close()
+
+
+T = TypeVar("T")
+
+
+async def write_transaction(
+    graph: Graph, work: Callable[[AsyncManagedTransaction], Awaitable[T]]
+) -> T:
+    """Several statements in one write transaction, retried on transient errors.
+
+    ``work`` must be idempotent; raising inside it rolls everything back.
+    """
+    async with graph.driver.session(database=graph.database) as session:
+        return await session.execute_write(work)

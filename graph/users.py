@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, LiteralString
 
 from neo4j.exceptions import ConstraintError
 
@@ -23,7 +23,7 @@ from graph.validation import (
 )
 
 # The properties every read of a user returns; never the phone hash.
-_USER_FIELDS = """
+USER_FIELDS: LiteralString = """
     u {.id, .platformId, .handle, .displayName, .trustScore, .discoverable,
        .createdAt, .suspended} AS user
 """
@@ -69,7 +69,7 @@ def new_id() -> str:
 
 async def users_by_ids(graph: Graph, ids: Iterable[str]) -> dict[str, UserRecord]:
     result = await graph.read(
-        "UNWIND $ids AS id MATCH (u:User {id: id}) RETURN " + _USER_FIELDS,
+        "UNWIND $ids AS id MATCH (u:User {id: id}) RETURN " + USER_FIELDS,
         ids=list(set(ids)),
     )
     return {r["user"]["id"]: UserRecord.from_row(r["user"]) for r in result.records}
@@ -77,7 +77,7 @@ async def users_by_ids(graph: Graph, ids: Iterable[str]) -> dict[str, UserRecord
 
 async def user_by_platform_id(graph: Graph, platform_id: str) -> UserRecord | None:
     result = await graph.read(
-        "MATCH (u:User {platformId: $pid}) RETURN " + _USER_FIELDS, pid=platform_id
+        "MATCH (u:User {platformId: $pid}) RETURN " + USER_FIELDS, pid=platform_id
     )
     return UserRecord.from_row(result.records[0]["user"]) if result.records else None
 
@@ -123,7 +123,7 @@ async def upsert_user(
                 u.trustScore = coalesce($trustScore, u.trustScore),
                 u.phoneHash = coalesce($phoneHash, u.phoneHash)
             RETURN """
-            + _USER_FIELDS,
+            + USER_FIELDS,
             platformId=data.platform_id.strip(),
             newId=new_id(),
             handle=data.handle,
@@ -157,7 +157,7 @@ async def update_profile(
             u.discoverable = coalesce($discoverable, u.discoverable),
             u.updatedAt = datetime()
         RETURN """
-        + _USER_FIELDS,
+        + USER_FIELDS,
         id=user_id,
         displayName=display_name.strip() if display_name is not None else None,
         discoverable=discoverable,
@@ -165,3 +165,80 @@ async def update_profile(
     if not result.records:
         raise ActionError(Problem(ErrorCode.NOT_FOUND, "user not found"))
     return UserRecord.from_row(result.records[0]["user"])
+
+
+# --- bulk provisioning (import) ---------------------------------------------------------
+
+
+def user_row_params(data: UpsertUser, pepper: bytes) -> tuple[list[Problem], dict[str, Any]]:
+    """Validate one row as ``upsert_user`` does (plain field names in the problems) and
+    return the query parameters ``write_user_rows`` takes for it."""
+    problems, hashed = _validate_upsert(data, pepper)
+    params = {
+        "platformId": data.platform_id.strip(),
+        "newId": new_id(),
+        "handle": data.handle,
+        "displayName": data.display_name.strip(),
+        "trustScore": data.trust_score,
+        "phoneHash": hashed,
+    }
+    return problems, params
+
+
+async def upsert_users(
+    graph: Graph,
+    rows: Sequence[UpsertUser],
+    *,
+    pepper: bytes,
+    default_trust_score: int,
+) -> int:
+    """``upsert_user`` for a batch, in one ``UNWIND`` query; returns how many are new.
+
+    Same rules and same effect per row as ``upsert_user``. Raises :class:`ActionError`
+    (nothing written) when a row is invalid (fields prefixed ``users[i].``) or a handle
+    belongs to another user.
+    """
+    params: list[dict[str, Any]] = []
+    problems: list[Problem] = []
+    for i, data in enumerate(rows):
+        found, row = user_row_params(data, pepper)
+        problems += [
+            Problem(p.code, p.message, f"users[{i}].{p.field}" if p.field else None) for p in found
+        ]
+        params.append(row)
+    if problems:
+        raise ActionError(*problems)
+    return await write_user_rows(graph, params, default_trust_score=default_trust_score)
+
+
+async def write_user_rows(
+    graph: Graph, rows: Sequence[dict[str, Any]], *, default_trust_score: int
+) -> int:
+    """Write rows made by ``user_row_params`` (already validated); returns how many are new.
+
+    Importers validate whole files first (to name lines) and then write through this.
+    """
+    if not rows:
+        return 0
+    try:
+        result = await graph.write(
+            """
+            UNWIND $rows AS row
+            MERGE (u:User {platformId: row.platformId})
+            ON CREATE SET u.id = row.newId, u.createdAt = datetime(), u.discoverable = true,
+                          u.trustScore = coalesce(row.trustScore, $defaultTrust)
+            SET u.handle = row.handle, u.handleKey = toLower(row.handle),
+                u.displayName = row.displayName, u.updatedAt = datetime(),
+                u.trustScore = coalesce(row.trustScore, u.trustScore),
+                u.phoneHash = coalesce(row.phoneHash, u.phoneHash)
+            """,
+            rows=list(rows),
+            defaultTrust=default_trust_score,
+        )
+    except ConstraintError as exc:
+        if "handleKey" in (exc.message or ""):
+            raise ActionError(
+                Problem(ErrorCode.ALREADY_EXISTS, "a handle is taken by another user", "handle")
+            ) from exc
+        raise
+    return result.summary.counters.nodes_created

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Awaitable, Callable
 from typing import (
     Any,
@@ -34,10 +35,22 @@ class UserError:
     field: str | None
     message: str
     code: domain.ErrorCode
+    retry_after_seconds: int | None = strawberry.field(
+        default=None,
+        description="RATE_LIMITED only: whole seconds to wait before trying again.",
+    )
 
     @classmethod
     def from_problem(cls, problem: domain.Problem) -> UserError:
-        return cls(field=problem.field, message=problem.message, code=problem.code)
+        retry = problem.retry_after_seconds
+        return cls(
+            field=problem.field,
+            message=problem.message,
+            code=problem.code,
+            retry_after_seconds=(
+                max(1, math.ceil(retry)) if retry is not None and math.isfinite(retry) else None
+            ),
+        )
 
 
 class ClientError(GraphQLError):
@@ -81,18 +94,21 @@ def mutation(
     ) -> Callable[Concatenate[Any, Info, P], Awaitable[T]]:
         payload_type = get_type_hints(fn)["return"]
 
-        def failed(*problems: domain.Problem) -> T:
+        def failed(info: Info, *problems: domain.Problem) -> T:
+            waits = [p.retry_after_seconds for p in problems if p.retry_after_seconds]
+            if waits:  # RateLimitHeaders tells the client, in extensions and Retry-After
+                info.context.rate_limited_for = max(waits)
             result: T = payload_type(user_errors=[UserError.from_problem(p) for p in problems])
             return result
 
         @functools.wraps(fn)
         async def resolver(self: Any, info: Info, *args: P.args, **kwargs: P.kwargs) -> T:
             if requirement is not None and (problem := requirement(info.context.viewer)):
-                return failed(problem)
+                return failed(info, problem)
             try:
                 return await fn(self, info, *args, **kwargs)
             except domain.ActionError as exc:
-                return failed(*exc.problems)
+                return failed(info, *exc.problems)
 
         return cast(Callable[Concatenate[Any, Info, P], Awaitable[T]], resolver)
 
@@ -116,3 +132,12 @@ async def resolve_node(info: Info, node_id: str) -> relay.Node | None:
     except relay.GlobalIDValueError:
         return None
     return node if isinstance(node, relay.Node) else None
+
+
+def internal_id(global_id: str, type_name: str) -> str | None:
+    """The internal id inside a global id of the given type; None for anything else."""
+    try:
+        decoded = relay.GlobalID.from_id(global_id)
+    except relay.GlobalIDValueError:
+        return None
+    return decoded.node_id if decoded.type_name == type_name and decoded.node_id else None

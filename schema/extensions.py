@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from graphql import GraphQLError
+from starlette.responses import Response
 from strawberry.extensions import MaskErrors, SchemaExtension
 
 from api.metrics import GRAPHQL_LATENCY, GRAPHQL_REQUESTS, operation_label
@@ -50,7 +53,8 @@ def log_errors(errors: list[GraphQLError], context: object) -> None:
                 exc_info=error.original_error,
             )
         else:
-            log.debug("client error: %s", error.message)
+            # The message may quote the client's variables (phone numbers, say): not logged.
+            log.debug("client error at %s", ".".join(str(p) for p in error.path or ()) or "-")
 
 
 class OperationMetrics(SchemaExtension):
@@ -66,3 +70,23 @@ class OperationMetrics(SchemaExtension):
         outcome = "error" if ctx.result is not None and ctx.result.errors else "ok"
         GRAPHQL_REQUESTS.labels(name, kind, outcome).inc()
         GRAPHQL_LATENCY.labels(name, kind).observe(time.perf_counter() - start)
+
+
+def _retry_after_header(seconds: float) -> str:
+    return str(max(1, math.ceil(seconds)))
+
+
+class RateLimitHeaders(SchemaExtension):
+    """When a resolver was rate limited, tell the client how long to wait twice over:
+    ``extensions.rateLimit.retryAfterSeconds`` in the body and ``Retry-After`` on HTTP."""
+
+    def get_results(self) -> dict[str, Any]:
+        context = self.execution_context.context
+        seconds = getattr(context, "rate_limited_for", None)
+        if seconds is None or not math.isfinite(seconds):
+            return {}
+        value = _retry_after_header(seconds)
+        response = getattr(context, "response", None)
+        if isinstance(response, Response):
+            response.headers["Retry-After"] = value
+        return {"rateLimit": {"retryAfterSeconds": int(value)}}

@@ -19,7 +19,14 @@ from strawberry.types import ExecutionContext
 
 from api.settings import Settings, get_settings
 from schema.core import Info, resolve_node
-from schema.extensions import MaskUnexpectedErrors, OperationMetrics, log_errors
+from schema.extensions import (
+    MaskUnexpectedErrors,
+    OperationMetrics,
+    RateLimitHeaders,
+    log_errors,
+)
+from schema.people.contacts import ContactsMutation
+from schema.people.interactions import InteractionsMutation
 from schema.people.mutations import PeopleMutation
 from schema.people.queries import PeopleQuery
 
@@ -32,7 +39,7 @@ class Query(PeopleQuery):
 
 
 @strawberry.type
-class Mutation(PeopleMutation):
+class Mutation(PeopleMutation, InteractionsMutation, ContactsMutation):
     pass
 
 
@@ -54,6 +61,7 @@ def make_schema(settings: Settings | None = None) -> strawberry.Schema:
         partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
         MaskUnexpectedErrors,
         OperationMetrics,
+        RateLimitHeaders,
     ]
     return QuanziSchema(
         query=Query, mutation=Mutation, extensions=extensions, types=[relay.PageInfo]

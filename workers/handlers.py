@@ -1,23 +1,41 @@
 """The job kinds this worker knows how to run.
 
-Features that need background work (feed fan-out, event ingestion, precompute) register
-their job kinds here: add an entry mapping the kind string used with
-``workers.queue.enqueue`` to an async handler taking a ``workers.queue.Job``. Delivery is
-at least once, so every handler must be idempotent. A job whose kind is not registered is
-dead-lettered with the error "unknown kind".
+Features that need background work (feed fan-out, precompute) register their job kinds
+here: add an entry mapping the kind string used with ``workers.queue.enqueue`` to an async
+handler taking a ``workers.queue.Job``; a handler that needs the graph, Redis or the
+settings closes over ``services``. Delivery is at least once, so every handler must be
+idempotent. A job whose kind is not registered is dead-lettered with the error
+"unknown kind".
+
+Platform events (payments, visits) are not jobs: they arrive on their own stream and are
+consumed by ``workers.events.EventConsumer`` next to the job consumer.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
 from api.settings import Settings
-from workers.queue import Handler
+from graph.driver import Graph
+from workers import suggestions
+from workers.queue import Handler, Job
 
 
-def registry(settings: Settings) -> dict[str, Handler]:
-    """Build the ``kind -> handler`` map for one worker process.
+@dataclass(frozen=True)
+class WorkerServices:
+    """Opened once per worker process (``workers.runner.run_worker``) and shared."""
 
-    No job kinds exist yet; later features register theirs here.
-    """
-    del settings  # handlers that need configuration will close over it
-    handlers: dict[str, Handler] = {}
-    return handlers
+    settings: Settings
+    graph: Graph
+    redis: Redis
+
+
+def registry(services: WorkerServices) -> dict[str, Handler]:
+    """Build the ``kind -> handler`` map for one worker process."""
+
+    async def refresh_suggestions(job: Job) -> None:
+        await suggestions.refresh(services.graph, services.redis, job)
+
+    return {suggestions.REFRESH_JOB: refresh_suggestions}

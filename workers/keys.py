@@ -21,6 +21,11 @@ def user_tag(user_id: str) -> str:
 # Platform events (payments, visits) streamed in by the platform; see workers/events.py.
 EVENTS_STREAM = f"{PREFIX}:events"
 EVENTS_GROUP = "ingest"
+EVENTS_DEAD_LETTER_STREAM = f"{PREFIX}:events:dead"
+
+
+# Users who read their suggestions lately (score: unix time of the last read).
+SUGGESTIONS_ACTIVE = f"{PREFIX}:pymk:active"
 
 
 def suggestions(user_id: str) -> str:

@@ -12,7 +12,9 @@ import socket
 from redis.exceptions import RedisError
 
 from api.settings import Settings
-from workers.handlers import registry
+from graph.driver import Graph, open_driver
+from workers.events import EventConsumer
+from workers.handlers import WorkerServices, registry
 from workers.queue import Consumer
 from workers.redis import open_redis
 
@@ -69,18 +71,25 @@ async def consume_until_stopped(consumer: Consumer, stop: asyncio.Event) -> None
 
 
 async def run_worker(settings: Settings, consumer: str | None = None) -> None:
-    """Consume jobs until SIGINT or SIGTERM, then close the Redis client."""
+    """Consume jobs and platform events until SIGINT or SIGTERM, then close the clients.
+
+    Two consumer loops share the process, one per stream (``qz:jobs`` read by the group
+    ``workers``, ``qz:events`` by ``ingest``), each taking a pooled Redis connection for its
+    blocking reads, both with the same consumer name.
+    """
     if not logging.getLogger().handlers:
         logging.basicConfig(
             level=settings.log_level.upper(),
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
     name = consumer or default_consumer_name()
-    handlers = registry(settings)
     stop = asyncio.Event()
     installed = _install_signal_handlers(stop)
     redis = open_redis(settings)
-    worker = Consumer(
+    driver = open_driver(settings)
+    services = WorkerServices(settings, Graph(driver, settings.neo4j_database), redis)
+    handlers = registry(services)
+    jobs = Consumer(
         redis,
         handlers,
         name,
@@ -89,21 +98,33 @@ async def run_worker(settings: Settings, consumer: str | None = None) -> None:
         max_deliveries=settings.worker_max_deliveries,
         claim_idle_ms=settings.worker_claim_idle_ms,
     )
+    # Events are cheap to write in bulk: read more of them at a time.
+    events = EventConsumer(
+        redis,
+        services.graph,
+        name,
+        batch_size=max(settings.worker_batch_size, 500),
+        block_ms=settings.worker_block_ms,
+        max_deliveries=settings.worker_max_deliveries,
+        claim_idle_ms=settings.worker_claim_idle_ms,
+    )
     log.info(
-        "worker %s started; %d job kinds: %s",
+        "worker %s started; %d job kinds: %s; consuming platform events",
         name,
         len(handlers),
         ", ".join(sorted(handlers)) or "(none)",
     )
     try:
-        await consume_until_stopped(worker, stop)
+        await asyncio.gather(consume_until_stopped(jobs, stop), consume_until_stopped(events, stop))
         log.info("worker %s stopping", name)
-        with contextlib.suppress(RedisError, OSError):
-            if await worker.retire():
-                log.info("worker %s left the consumer group", name)
+        for member in (jobs, events):
+            with contextlib.suppress(RedisError, OSError):
+                if await member.retire():
+                    log.info("worker %s left the consumer group %s", name, member.group)
     finally:
         loop = asyncio.get_running_loop()
         for sig in installed:
             loop.remove_signal_handler(sig)
         await redis.aclose()
+        await driver.close()
         log.info("worker %s stopped", name)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import strawberry
 
-from graph import users
-from schema.core import Info, UserError, admin, mutation, signed_in
-from schema.people.types import User
+from graph import social, users
+from graph.errors import ActionError, ErrorCode, Problem
+from graph.users import UserRecord
+from schema.core import Info, UserError, admin, internal_id, mutation, signed_in
+from schema.people.types import FriendRequest, User
 
 
 @strawberry.input
@@ -36,6 +38,39 @@ class UserPayload:
 
 
 @strawberry.type
+class FriendRequestPayload:
+    request: FriendRequest | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class OkPayload:
+    ok: bool = False
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def _viewer(info: Info) -> UserRecord:
+    user = info.context.viewer.user
+    assert user is not None  # guaranteed by the signed_in requirement
+    return user
+
+
+def _user_id(global_id: str, field: str = "userId") -> str:
+    """The internal id of a user global id; anything else is NOT_FOUND."""
+    found = internal_id(global_id, "User")
+    if found is None:
+        raise ActionError(Problem(ErrorCode.NOT_FOUND, "user not found", field))
+    return found
+
+
+def _request_id(global_id: str) -> str:
+    found = internal_id(global_id, "FriendRequest")
+    if found is None:
+        raise ActionError(Problem(ErrorCode.NOT_FOUND, "friend request not found", "requestId"))
+    return found
+
+
+@strawberry.type
 class PeopleMutation:
     @strawberry.mutation(description="Platform only: create or update a user by platform id.")
     @mutation(admin)
@@ -58,12 +93,74 @@ class PeopleMutation:
     @strawberry.mutation(description="The viewer's own profile.")
     @mutation(signed_in)
     async def update_profile(self, info: Info, input: UpdateProfileInput) -> UserPayload:
-        viewer = info.context.viewer
-        assert viewer.user is not None  # guaranteed by signed_in
         record = await users.update_profile(
             info.context.graph,
-            viewer.user.id,
+            _viewer(info).id,
             display_name=input.display_name,
             discoverable=input.discoverable,
         )
         return UserPayload(user=User.from_record(record))
+
+    @strawberry.mutation(
+        description="Ask to be friends; if they already asked you, you are friends at once."
+    )
+    @mutation(signed_in)
+    async def send_friend_request(self, info: Info, user_id: strawberry.ID) -> FriendRequestPayload:
+        ctx = info.context
+        request = await social.send_friend_request(
+            ctx.graph, ctx.redis, _viewer(info), _user_id(user_id)
+        )
+        return FriendRequestPayload(request=FriendRequest.from_record(request))
+
+    @strawberry.mutation
+    @mutation(signed_in)
+    async def respond_to_friend_request(
+        self, info: Info, request_id: strawberry.ID, accept: bool
+    ) -> FriendRequestPayload:
+        ctx = info.context
+        request = await social.respond_to_friend_request(
+            ctx.graph, ctx.redis, _viewer(info).id, _request_id(request_id), accept=accept
+        )
+        return FriendRequestPayload(request=FriendRequest.from_record(request))
+
+    @strawberry.mutation(description="The sender withdraws a pending request.")
+    @mutation(signed_in)
+    async def cancel_friend_request(
+        self, info: Info, request_id: strawberry.ID
+    ) -> FriendRequestPayload:
+        ctx = info.context
+        request = await social.cancel_friend_request(
+            ctx.graph, ctx.redis, _viewer(info).id, _request_id(request_id)
+        )
+        return FriendRequestPayload(request=FriendRequest.from_record(request))
+
+    @strawberry.mutation
+    @mutation(signed_in)
+    async def remove_friend(self, info: Info, user_id: strawberry.ID) -> OkPayload:
+        ctx = info.context
+        await social.remove_friend(ctx.graph, ctx.redis, _viewer(info).id, _user_id(user_id))
+        return OkPayload(ok=True)
+
+    @strawberry.mutation(
+        description="Mutual in effect: the friendship and pending requests end, "
+        "neither sees the other's posts or profile beyond id and handle."
+    )
+    @mutation(signed_in)
+    async def block_user(self, info: Info, user_id: strawberry.ID) -> OkPayload:
+        ctx = info.context
+        await social.block_user(ctx.graph, ctx.redis, _viewer(info).id, _user_id(user_id))
+        return OkPayload(ok=True)
+
+    @strawberry.mutation
+    @mutation(signed_in)
+    async def unblock_user(self, info: Info, user_id: strawberry.ID) -> OkPayload:
+        ctx = info.context
+        await social.unblock_user(ctx.graph, ctx.redis, _viewer(info).id, _user_id(user_id))
+        return OkPayload(ok=True)
+
+    @strawberry.mutation(description="Never suggest this user to the viewer again.")
+    @mutation(signed_in)
+    async def dismiss_suggestion(self, info: Info, user_id: strawberry.ID) -> OkPayload:
+        ctx = info.context
+        await social.dismiss_suggestion(ctx.graph, ctx.redis, _viewer(info).id, _user_id(user_id))
+        return OkPayload(ok=True)

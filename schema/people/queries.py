@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 
-from schema.core import Info, resolve_node
-from schema.people.types import User
+from graph import social
+from schema.core import Info, page_size, resolve_node
+from schema.pagination import Connection, connection, decode_cursor, encode_cursor
+from schema.people.types import FriendRequest, Suggestion, User
+from workers.suggestions import suggestions_page
+
+
+def _empty() -> Connection[FriendRequest]:
+    return connection([], first=0, cursor_of=lambda _: "")
 
 
 @strawberry.type
@@ -19,3 +28,58 @@ class PeopleQuery:
     async def user(self, info: Info, id: strawberry.ID) -> User | None:
         node = await resolve_node(info, id)
         return node if isinstance(node, User) else None
+
+    @strawberry.field(description="Ranked suggestions for the viewer; empty when anonymous.")
+    async def people_you_may_know(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> Connection[Suggestion]:
+        size = page_size(info, first)
+        viewer = info.context.viewer.id
+        if viewer is None:
+            return connection([], first=size, cursor_of=lambda _: "")
+        cursor = decode_cursor(after, 2)
+        rows = await suggestions_page(
+            info.context.graph,
+            info.context.redis,
+            viewer,
+            first=size,
+            after=(float(cursor[0]), str(cursor[1])) if cursor else None,
+        )
+        return connection(
+            [Suggestion.build(scored, record) for scored, record in rows],
+            first=size,
+            cursor_of=lambda s: encode_cursor(s.score, s.user.id),
+        )
+
+    @strawberry.field(
+        description="Pending friend requests to the viewer (or, with outgoing, from them), "
+        "newest first."
+    )
+    async def friend_requests(
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        outgoing: bool | None = False,
+    ) -> Connection[FriendRequest]:
+        size = page_size(info, first)
+        viewer = info.context.viewer.id
+        if viewer is None:
+            return _empty()
+        cursor = decode_cursor(after, 2)
+        records = await social.incoming_requests_page(
+            info.context.graph,
+            viewer,
+            outgoing=bool(outgoing),
+            first=size + 1,
+            after=(str(cursor[0]), str(cursor[1])) if cursor else None,
+        )
+        return connection(
+            [FriendRequest.from_record(r) for r in records],
+            first=size,
+            cursor_of=lambda r: encode_cursor(_iso(r.created_at), r.id),
+        )
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat()

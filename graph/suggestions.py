@@ -1,0 +1,240 @@
+"""People you may know: candidates from several capped sources, scored and explained.
+
+Each source is one Cypher subquery that yields ``(c, kind, raw, n)`` rows for candidate
+``c``; the scorer turns them into a weighted sum and reasons. A new signal (shared circles,
+say) is one more ``Source`` in ``SOURCES`` and one more weight in ``SuggestionConfig``.
+The exclusions (self, friends, blocks, pending requests, dismissed, undiscoverable,
+suspended) are a single predicate applied after scoring and again on every read of a
+cached list, so a stale list never shows someone it must not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, LiteralString
+
+from graph.driver import Graph
+from graph.users import USER_FIELDS, UserRecord
+
+MUTUAL_FRIENDS = "MUTUAL_FRIENDS"
+CONTACT = "CONTACT"
+PAYMENT = "PAYMENT"
+SHARED_MERCHANT = "SHARED_MERCHANT"
+SHARED_CIRCLE = "SHARED_CIRCLE"
+
+
+@dataclass(frozen=True)
+class SuggestionConfig:
+    # Friends of friends: resource allocation (each friend f passes on 1/deg(f)).
+    hub_degree_cap: int = 300  # friends with more friends than this are skipped
+    max_intermediaries: int = (
+        400  # at most this many of the viewer's friends, least connected first
+    )
+    per_source: int = 200  # candidates kept from each source
+    max_merchants: int = 50  # the viewer's rarest merchants considered
+    merchant_visit_cap: int = 5000  # merchants busier than this carry no signal
+    sensitive_categories: tuple[str, ...] = ("medical", "adult", "pharmacy", "health")
+    weights: dict[str, float] = field(
+        default_factory=lambda: {
+            MUTUAL_FRIENDS: 1.0,
+            CONTACT: 1.5,
+            PAYMENT: 1.2,
+            SHARED_MERCHANT: 0.25,
+            SHARED_CIRCLE: 0.5,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Reason:
+    kind: str
+    count: int | None
+
+
+@dataclass(frozen=True)
+class Scored:
+    user_id: str
+    score: float
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: str
+    cypher: LiteralString
+
+
+SOURCES: tuple[Source, ...] = (
+    Source(
+        MUTUAL_FRIENDS,
+        """
+        MATCH (me)-[:FRIEND]-(f:User)
+        WITH me, f, COUNT { (f)-[:FRIEND]-() } AS deg
+        WHERE deg <= $hubCap
+        ORDER BY deg ASC LIMIT $maxIntermediaries
+        MATCH (f)-[:FRIEND]-(c:User)
+        WHERE c <> me
+        WITH c, sum(1.0 / deg) AS raw, count(f) AS n
+        ORDER BY raw DESC LIMIT $perSource
+        RETURN c, 'MUTUAL_FRIENDS' AS kind, raw, n
+        """,
+    ),
+    Source(
+        CONTACT,
+        """
+        MATCH (me)-[:HAS_CONTACT]->(p:Phone)
+        MATCH (c:User {phoneHash: p.hash})
+        WHERE c <> me
+        RETURN c, 'CONTACT' AS kind, 1.0 AS raw, 1 AS n
+        LIMIT $perSource
+        UNION ALL
+        MATCH (p:Phone {hash: me.phoneHash})<-[:HAS_CONTACT]-(c:User)
+        WHERE c <> me
+        RETURN c, 'CONTACT' AS kind, 1.0 AS raw, 1 AS n
+        LIMIT $perSource
+        """,
+    ),
+    Source(
+        PAYMENT,
+        """
+        MATCH (me)-[r:PAID]-(c:User)
+        WHERE c <> me
+        WITH c, count(r) AS n
+        ORDER BY n DESC LIMIT $perSource
+        RETURN c, 'PAYMENT' AS kind, log(1.0 + n) / log(2.0) AS raw, n
+        """,
+    ),
+    Source(
+        SHARED_MERCHANT,
+        """
+        MATCH (me)-[:VISITED]->(m:Merchant)
+        WHERE NOT m.category IN $sensitive
+        WITH DISTINCT me, m
+        WITH me, m, COUNT { (m)<-[:VISITED]-() } AS visits
+        WHERE visits <= $merchantCap
+        ORDER BY visits ASC LIMIT $maxMerchants
+        MATCH (m)<-[:VISITED]-(c:User)
+        WHERE c <> me
+        WITH DISTINCT c, m, 1.0 / log(2.0 + visits) AS w
+        WITH c, sum(w) AS raw, count(m) AS n
+        ORDER BY raw DESC LIMIT $perSource
+        RETURN c, 'SHARED_MERCHANT' AS kind, raw, n
+        """,
+    ),
+)
+
+# Who may never be suggested to `me`, as a predicate on `c`.
+EXCLUDED: LiteralString = """
+    c = me
+    OR NOT coalesce(c.discoverable, true)
+    OR coalesce(c.suspended, false)
+    OR EXISTS { (me)-[:FRIEND]-(c) }
+    OR EXISTS { (me)-[:BLOCKED]-(c) }
+    OR EXISTS { (me)-[:DISMISSED]->(c) }
+    OR EXISTS { (me)-[:SENT]->(:FriendRequest {state: 'PENDING'})-[:TO]->(c) }
+    OR EXISTS { (c)-[:SENT]->(:FriendRequest {state: 'PENDING'})-[:TO]->(me) }
+"""
+
+
+def _candidates_query(sources: Sequence[Source]) -> LiteralString:
+    union: LiteralString = ""
+    for i, source in enumerate(sources):
+        union = union + ("\nUNION ALL\n" if i else "") + source.cypher
+    return (
+        "MATCH (me:User {id: $id})\nCALL (me) {\n"
+        + union
+        + "\n}\nWITH me, c, kind, max(raw) AS raw, max(n) AS n\nWHERE NOT ("
+        + EXCLUDED
+        + ")\nRETURN c.id AS id, collect({kind: kind, raw: raw, n: n}) AS signals"
+    )
+
+
+CANDIDATES = _candidates_query(SOURCES)
+
+
+def _score(
+    signals: Iterable[dict[str, Any]], weights: dict[str, float]
+) -> tuple[float, list[Reason]]:
+    total = 0.0
+    reasons = []
+    for s in signals:
+        total += weights.get(s["kind"], 0.0) * float(s["raw"])
+        count = (
+            int(s["n"]) if s["kind"] in (MUTUAL_FRIENDS, SHARED_MERCHANT, SHARED_CIRCLE) else None
+        )
+        reasons.append(Reason(s["kind"], count))
+    order = list(weights)
+    reasons.sort(key=lambda r: order.index(r.kind) if r.kind in order else len(order))
+    return total, reasons
+
+
+async def compute_suggestions(
+    graph: Graph, user_id: str, *, limit: int, config: SuggestionConfig | None = None
+) -> list[Scored]:
+    """The viewer's best ``limit`` suggestions, computed live from the graph."""
+    config = config or SuggestionConfig()
+    result = await graph.read(
+        CANDIDATES,
+        id=user_id,
+        hubCap=config.hub_degree_cap,
+        maxIntermediaries=config.max_intermediaries,
+        perSource=config.per_source,
+        sensitive=list(config.sensitive_categories),
+        merchantCap=config.merchant_visit_cap,
+        maxMerchants=config.max_merchants,
+    )
+    scored = []
+    for record in result.records:
+        score, reasons = _score(record["signals"], config.weights)
+        if score > 0:
+            scored.append(Scored(record["id"], round(score, 6), tuple(reasons)))
+    scored.sort(key=lambda s: (-s.score, s.user_id))
+    top = scored[:limit]
+    return await _with_exact_mutual_counts(graph, user_id, top)
+
+
+async def _with_exact_mutual_counts(
+    graph: Graph, user_id: str, scored: list[Scored]
+) -> list[Scored]:
+    """The friends-of-friends source skips hubs; the reason shows the true mutual count."""
+    ids = [s.user_id for s in scored if any(r.kind == MUTUAL_FRIENDS for r in s.reasons)]
+    if not ids:
+        return scored
+    result = await graph.read(
+        """
+        MATCH (me:User {id: $id})
+        UNWIND $ids AS cid
+        MATCH (c:User {id: cid})
+        RETURN cid, COUNT { (me)-[:FRIEND]-(:User)-[:FRIEND]-(c) } AS mutual
+        """,
+        id=user_id,
+        ids=ids,
+    )
+    mutual = {r["cid"]: r["mutual"] for r in result.records}
+    return [
+        Scored(
+            s.user_id,
+            s.score,
+            tuple(
+                Reason(r.kind, mutual.get(s.user_id, r.count)) if r.kind == MUTUAL_FRIENDS else r
+                for r in s.reasons
+            ),
+        )
+        for s in scored
+    ]
+
+
+async def still_suggestible(
+    graph: Graph, user_id: str, candidate_ids: Sequence[str]
+) -> dict[str, UserRecord]:
+    """The candidates that may still be shown, with their records, in one round trip."""
+    if not candidate_ids:
+        return {}
+    result = await graph.read(
+        "MATCH (me:User {id: $id}) UNWIND $ids AS cid MATCH (c:User {id: cid}) WITH me, c "
+        "WHERE NOT (" + EXCLUDED + ") WITH c AS u RETURN " + USER_FIELDS,
+        id=user_id,
+        ids=list(candidate_ids),
+    )
+    return {r["user"]["id"]: UserRecord.from_row(r["user"]) for r in result.records}

@@ -1,0 +1,41 @@
+"""The viewer's address book: uploaded, matched, kept only as keyed hashes."""
+
+from __future__ import annotations
+
+import strawberry
+
+from graph import contacts
+from schema.core import Info, UserError, mutation, signed_in
+
+
+@strawberry.type
+class UploadContactsPayload:
+    matched: int = strawberry.field(
+        default=0, description="How many people on Quanzi the uploaded numbers belong to."
+    )
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ContactsMutation:
+    @strawberry.mutation(
+        description=(
+            "E.164 numbers from the viewer's address book (at most 5,000 per call); "
+            "matched, then only keyed hashes are kept."
+        )
+    )
+    @mutation(signed_in)
+    async def upload_contacts(self, info: Info, phone_numbers: list[str]) -> UploadContactsPayload:
+        viewer = info.context.viewer.user
+        assert viewer is not None  # guaranteed by signed_in
+        result = await contacts.upload_contacts(
+            info.context.graph,
+            info.context.redis,
+            viewer,
+            phone_numbers,
+            pepper=info.context.settings.pepper,
+        )
+        return UploadContactsPayload(
+            matched=result.matched,
+            user_errors=[UserError.from_problem(p) for p in result.problems],
+        )

@@ -1,0 +1,309 @@
+"""People you may know: sources, reasons, exclusions, the cache and its invalidation."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+from graph import interactions
+from graph.driver import Graph
+from tests.conftest import GQL
+from tests.test_friends import BLOCK, befriend, send
+from workers import keys, suggestions
+from workers.queue import Job
+
+PYMK = """query($first: Int, $after: String) { peopleYouMayKnow(first: $first, after: $after) {
+  edges { cursor node { user { id handle } score reasons { kind count text } } }
+  pageInfo { hasNextPage endCursor } } }"""
+
+
+async def pymk(client: GQL, user: dict[str, Any], first: int = 20) -> list[dict[str, Any]]:
+    body = await client(PYMK, {"first": first}, token=user["token"])
+    assert "errors" not in body, body
+    return [e["node"] for e in body["data"]["peopleYouMayKnow"]["edges"]]
+
+
+def handles(nodes: list[dict[str, Any]]) -> list[str]:
+    return [n["user"]["handle"] for n in nodes]
+
+
+async def triangle(client: GQL) -> tuple[dict[str, Any], ...]:
+    """lin and zhao share two friends (chen, wang); zhao is lin's obvious suggestion."""
+    lin, chen, wang, zhao = (
+        await client.make_user("lin"),
+        await client.make_user("chen"),
+        await client.make_user("wang"),
+        await client.make_user("zhao"),
+    )
+    for middle in (chen, wang):
+        await befriend(client, lin, middle)
+        await befriend(client, zhao, middle)
+    return lin, chen, wang, zhao
+
+
+async def test_friends_of_friends_with_mutual_reason(client: GQL) -> None:
+    lin, _, _, _zhao = await triangle(client)
+    nodes = await pymk(client, lin)
+    assert handles(nodes) == ["zhao"]
+    assert nodes[0]["reasons"] == [
+        {"kind": "MUTUAL_FRIENDS", "count": 2, "text": "2 mutual friends"}
+    ]
+    assert nodes[0]["score"] > 0
+
+
+async def test_anonymous_gets_nothing(client: GQL) -> None:
+    body = await client(PYMK)
+    assert body["data"]["peopleYouMayKnow"]["edges"] == []
+
+
+async def test_never_self_or_friends(client: GQL) -> None:
+    lin, _chen, _wang, zhao = await triangle(client)
+    assert set(handles(await pymk(client, lin))) == {"zhao"}
+    await befriend(client, lin, zhao)
+    assert handles(await pymk(client, lin)) == []
+
+
+async def test_new_friend_disappears_at_once(client: GQL) -> None:
+    lin, _, _, zhao = await triangle(client)
+    assert handles(await pymk(client, lin)) == ["zhao"]
+    await befriend(client, lin, zhao)
+    assert handles(await pymk(client, lin)) == []
+
+
+async def test_blocked_by_viewer_excluded(client: GQL) -> None:
+    lin, _, _, zhao = await triangle(client)
+    await pymk(client, lin)  # cache the list first
+    await client(BLOCK, {"id": zhao["id"]}, token=lin["token"])
+    assert handles(await pymk(client, lin)) == []
+
+
+async def test_blocked_by_candidate_excluded(client: GQL) -> None:
+    lin, _, _, zhao = await triangle(client)
+    await pymk(client, lin)
+    await client(BLOCK, {"id": lin["id"]}, token=zhao["token"])
+    assert handles(await pymk(client, lin)) == []
+    assert "lin" not in handles(await pymk(client, zhao))
+
+
+async def test_pending_request_from_viewer_excluded(client: GQL) -> None:
+    lin, _, _, zhao = await triangle(client)
+    await pymk(client, lin)
+    await send(client, lin, zhao["id"])
+    assert handles(await pymk(client, lin)) == []
+
+
+async def test_pending_request_to_viewer_excluded(client: GQL) -> None:
+    lin, _, _, zhao = await triangle(client)
+    await pymk(client, lin)
+    await send(client, zhao, lin["id"])
+    assert handles(await pymk(client, lin)) == []
+
+
+async def test_dismissed_excluded_for_good(client: GQL) -> None:
+    lin, _chen, _, zhao = await triangle(client)
+    await pymk(client, lin)
+    body = await client(
+        "mutation($id: ID!) { dismissSuggestion(userId: $id) { ok userErrors { code } } }",
+        {"id": zhao["id"]},
+        token=lin["token"],
+    )
+    assert body["data"]["dismissSuggestion"]["ok"] is True
+    assert handles(await pymk(client, lin)) == []
+    # still gone after more evidence arrives
+    third = await client.make_user("third")
+    await befriend(client, lin, third)
+    await befriend(client, zhao, third)
+    assert "zhao" not in handles(await pymk(client, lin))
+
+
+async def test_undiscoverable_excluded(client: GQL) -> None:
+    lin, _, _, zhao = await triangle(client)
+    await pymk(client, lin)
+    await client(
+        "mutation { updateProfile(input: {discoverable: false}) { userErrors { code } } }",
+        token=zhao["token"],
+    )
+    assert handles(await pymk(client, lin)) == []
+
+
+async def test_suspended_excluded(client: GQL, graph: Graph) -> None:
+    lin, _, _, _zhao = await triangle(client)
+    await pymk(client, lin)
+    await graph.write("MATCH (u:User {handle: 'zhao'}) SET u.suspended = true")
+    assert handles(await pymk(client, lin)) == []
+
+
+async def test_stale_cache_entry_is_rechecked(client: GQL, graph: Graph, redis: Redis) -> None:
+    """A list written before a block (say by a slow worker) still never shows the user."""
+    lin, _, _, zhao = await triangle(client)
+    await pymk(client, lin)
+    internal = await graph.read("MATCH (u:User) RETURN u.handle AS h, u.id AS id")
+    ids = {r["h"]: r["id"] for r in internal.records}
+    stale = await redis.get(keys.suggestions(ids["lin"]))
+    assert stale is not None and ids["zhao"] in stale
+    await client(BLOCK, {"id": zhao["id"]}, token=lin["token"])
+    await redis.set(keys.suggestions(ids["lin"]), stale)  # the stale list comes back
+    assert handles(await pymk(client, lin)) == []
+
+
+async def _ids(graph: Graph) -> dict[str, str]:
+    result = await graph.read("MATCH (u:User) RETURN u.handle AS h, u.id AS id")
+    return {r["h"]: r["id"] for r in result.records}
+
+
+async def test_contacts_either_direction_but_no_third_party(client: GQL) -> None:
+    lin = await client.make_user("lin", phone="+8613800138001")
+    chen = await client.make_user("chen", phone="+8613800138002")
+    wang = await client.make_user("wang", phone="+8613800138003")
+    upload = "mutation($n: [String!]!) { uploadContacts(phoneNumbers: $n) { matched } }"
+    # wang has both lin and chen in the address book
+    body = await client(upload, {"n": ["+8613800138001", "+8613800138002"]}, token=wang["token"])
+    assert body["data"]["uploadContacts"]["matched"] == 2
+    wang_sees = await pymk(client, wang)
+    assert sorted(handles(wang_sees)) == ["chen", "lin"]
+    assert wang_sees[0]["reasons"] == [
+        {"kind": "CONTACT", "count": None, "text": "From phone contacts"}
+    ]
+    # the other direction: lin and chen see wang (their number is in wang's book)
+    assert handles(await pymk(client, lin)) == ["wang"]
+    # but lin and chen are never suggested to each other because wang knows both
+    assert "chen" not in handles(await pymk(client, lin))
+    assert "lin" not in handles(await pymk(client, chen))
+
+
+async def test_payments_and_shared_merchants(client: GQL, graph: Graph) -> None:
+    lin = await client.make_user("lin")
+    chen = await client.make_user("chen")
+    wang = await client.make_user("wang")
+    zhao = await client.make_user("zhao")
+    await interactions.upsert_merchants(
+        graph,
+        [
+            interactions.UpsertMerchant("m-noodles", "兰州拉面", "dining"),
+            interactions.UpsertMerchant("m-clinic", "仁和诊所", "medical"),
+        ],
+    )
+    at = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    body = await client(
+        """mutation($input: AdminRecordInteractionsInput!) {
+             adminRecordInteractions(input: $input) { accepted userErrors { code } } }""",
+        {
+            "input": {
+                "payments": [
+                    {
+                        "fromPlatformUserId": lin["platformId"],
+                        "toPlatformUserId": chen["platformId"],
+                        "at": at.isoformat(),
+                    },
+                ],
+                "visits": [
+                    {
+                        "platformUserId": u["platformId"],
+                        "platformMerchantId": m,
+                        "at": at.isoformat(),
+                    }
+                    for u, m in (
+                        (lin, "m-noodles"),
+                        (wang, "m-noodles"),
+                        (lin, "m-clinic"),
+                        (zhao, "m-clinic"),
+                    )
+                ],
+            }
+        },
+        token=client.admin,
+    )
+    assert body["data"]["adminRecordInteractions"] == {"accepted": 5, "userErrors": []}
+    nodes = {n["user"]["handle"]: n for n in await pymk(client, lin)}
+    # the clinic is a sensitive category: zhao is not suggested because of it
+    assert set(nodes) == {"chen", "wang"}
+    assert nodes["chen"]["reasons"] == [
+        {"kind": "PAYMENT", "count": None, "text": "You have paid each other"}
+    ]
+    assert nodes["wang"]["reasons"] == [
+        {"kind": "SHARED_MERCHANT", "count": 1, "text": "1 place you both visit"}
+    ]
+    # a payment between the two outweighs one shared noodle shop
+    assert nodes["chen"]["score"] > nodes["wang"]["score"]
+    for node in nodes.values():
+        for reason in node["reasons"]:
+            assert "兰州" not in reason["text"] and "诊所" not in reason["text"]
+
+
+async def test_stable_pagination(client: GQL, redis: Redis) -> None:
+    lin = await client.make_user("lin")
+    hub = await client.make_user("hub")
+    await befriend(client, lin, hub)
+    for i in range(7):
+        await befriend(client, hub, await client.make_user(f"cand_{i}"))
+    seen: list[str] = []
+    after = None
+    while True:
+        body = await client(PYMK, {"first": 3, "after": after}, token=lin["token"])
+        page = body["data"]["peopleYouMayKnow"]
+        seen += [e["node"]["user"]["handle"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+        # a recomputation between pages does not move the cursor's place
+        await redis.flushdb()
+    assert sorted(seen) == [f"cand_{i}" for i in range(7)]
+    assert len(seen) == len(set(seen))
+
+
+async def test_bad_cursor_is_a_client_error(client: GQL) -> None:
+    lin = await client.make_user("lin")
+    body = await client(PYMK, {"after": "not-a-cursor"}, token=lin["token"])
+    assert body["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
+
+
+async def test_list_is_cached_and_refreshed_by_the_worker_job(
+    client: GQL, graph: Graph, redis: Redis
+) -> None:
+    lin, _chen, _, _zhao = await triangle(client)
+    await pymk(client, lin)
+    ids = await _ids(graph)
+    cached = json.loads(await redis.get(keys.suggestions(ids["lin"])))
+    assert [item[0] for item in cached["items"]] == [ids["zhao"]]
+
+    # a neighbourhood change (lin's new friend, who has a friend) drops the list and
+    # queues a refresh
+    third, fourth = await client.make_user("third"), await client.make_user("fourth")
+    await befriend(client, third, fourth)
+    await befriend(client, lin, third)
+    ids = await _ids(graph)
+    assert await redis.get(keys.suggestions(ids["lin"])) is None
+    entries = await redis.xrange(keys.JOBS_STREAM)
+    jobs = [
+        json.loads(fields["payload"])
+        for _, fields in entries
+        if fields["kind"] == suggestions.REFRESH_JOB
+    ]
+    assert any(ids["lin"] in job["users"] for job in jobs)
+
+    # the handler recomputes it for active users (lin read lately; third never did)
+    await suggestions.refresh(
+        graph, redis, Job("1-0", suggestions.REFRESH_JOB, {"users": [ids["lin"], ids["third"]]}, 1)
+    )
+    refreshed = json.loads(await redis.get(keys.suggestions(ids["lin"])))
+    assert {item[0] for item in refreshed["items"]} == {ids["zhao"], ids["fourth"]}
+    assert await redis.get(keys.suggestions(ids["third"])) is None
+
+
+async def test_user_without_friends_gets_suggestions_from_other_sources(
+    client: GQL, graph: Graph
+) -> None:
+    lin = await client.make_user("lin")
+    chen = await client.make_user("chen")
+    await interactions.record_payments(
+        graph,
+        [
+            interactions.Payment(
+                chen["platformId"], lin["platformId"], datetime(2026, 10, 1, tzinfo=UTC)
+            )
+        ],
+    )
+    assert handles(await pymk(client, lin)) == ["chen"]
