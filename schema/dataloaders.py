@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 
 from strawberry.dataloader import DataLoader
 
+from graph.circles import CircleRecord, MembershipRecord, circles_by_ids, memberships_of
 from graph.driver import Graph
+from graph.merchants import Merchant, merchants_by_ids
 from graph.social import (
     FriendRequestRecord,
     Relation,
@@ -27,12 +29,18 @@ class Loaders:
     users: DataLoader[str, UserRecord | None] = field(init=False)
     relations: DataLoader[str, Relation] = field(init=False)
     friend_requests: DataLoader[str, FriendRequestRecord | None] = field(init=False)
+    circles: DataLoader[str, CircleRecord | None] = field(init=False)
+    memberships: DataLoader[str, MembershipRecord] = field(init=False)
+    merchants: DataLoader[str, Merchant | None] = field(init=False)
     _blocked: frozenset[str] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.users = DataLoader(load_fn=self._load_users)
         self.relations = DataLoader(load_fn=self._load_relations)
         self.friend_requests = DataLoader(load_fn=self._load_requests)
+        self.circles = DataLoader(load_fn=self._load_circles)
+        self.memberships = DataLoader(load_fn=self._load_memberships)
+        self.merchants = DataLoader(load_fn=self._load_merchants)
 
     async def _load_users(self, ids: Sequence[str]) -> list[UserRecord | None]:
         found = await users_by_ids(self.graph, ids)
@@ -46,6 +54,21 @@ class Loaders:
 
     async def _load_requests(self, ids: Sequence[str]) -> list[FriendRequestRecord | None]:
         found = await requests_by_ids(self.graph, list(ids))
+        return [found.get(i) for i in ids]
+
+    async def _load_circles(self, ids: Sequence[str]) -> list[CircleRecord | None]:
+        found = await circles_by_ids(self.graph, ids)
+        return [found.get(i) for i in ids]
+
+    async def _load_memberships(self, circle_ids: Sequence[str]) -> list[MembershipRecord]:
+        """The viewer's membership in each circle (NONE for anonymous viewers)."""
+        if self.viewer_id is None:
+            return [MembershipRecord.none("", cid) for cid in circle_ids]
+        found = await memberships_of(self.graph, self.viewer_id, circle_ids)
+        return [found[cid] for cid in circle_ids]
+
+    async def _load_merchants(self, ids: Sequence[str]) -> list[Merchant | None]:
+        found = await merchants_by_ids(self.graph, ids)
         return [found.get(i) for i in ids]
 
     async def blocked(self) -> frozenset[str]:

@@ -18,6 +18,8 @@ from strawberry.extensions import (
 from strawberry.types import ExecutionContext
 
 from api.settings import Settings, get_settings
+from schema.circles.mutations import CirclesMutation
+from schema.circles.queries import CirclesQuery
 from schema.core import Info, resolve_node
 from schema.extensions import (
     MaskUnexpectedErrors,
@@ -32,14 +34,14 @@ from schema.people.queries import PeopleQuery
 
 
 @strawberry.type
-class Query(PeopleQuery):
+class Query(PeopleQuery, CirclesQuery):
     @strawberry.field(description="Any object by its global id; null when hidden or missing.")
     async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
         return await resolve_node(info, id)
 
 
 @strawberry.type
-class Mutation(PeopleMutation, InteractionsMutation, ContactsMutation):
+class Mutation(PeopleMutation, InteractionsMutation, ContactsMutation, CirclesMutation):
     pass
 
 

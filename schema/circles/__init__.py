@@ -1,0 +1,1 @@
+"""Circles and merchants: types, reads and writes."""

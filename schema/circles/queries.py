@@ -1,0 +1,47 @@
+"""Reads of circles and merchants."""
+
+from __future__ import annotations
+
+import strawberry
+
+from graph import circles as domain
+from schema.circles.types import Circle, Merchant
+from schema.core import Info, page_size, resolve_node
+from schema.pagination import Connection, connection, decode_cursor, encode_cursor
+
+
+@strawberry.type
+class CirclesQuery:
+    @strawberry.field(description="A circle the viewer may see; null otherwise.")
+    async def circle(self, info: Info, id: strawberry.ID) -> Circle | None:
+        node = await resolve_node(info, id)
+        return node if isinstance(node, Circle) else None
+
+    @strawberry.field
+    async def merchant(self, info: Info, id: strawberry.ID) -> Merchant | None:
+        node = await resolve_node(info, id)
+        return node if isinstance(node, Merchant) else None
+
+    @strawberry.field(description="Circles the viewer is a member of, most recently joined first.")
+    async def my_circles(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> Connection[Circle]:
+        size = page_size(info, first)
+        viewer = info.context.viewer.id
+        if viewer is None:
+            return connection([], first=size, cursor_of=lambda c: "")
+        cursor = decode_cursor(after, 2)
+        ids = await domain.my_circles_page(
+            info.context.graph,
+            viewer,
+            first=size + 1,
+            after=(str(cursor[0]), str(cursor[1])) if cursor else None,
+        )
+        found = await Circle.visible(info, ids)
+        return connection(
+            found,
+            first=size,
+            cursor_of=lambda c: encode_cursor(
+                c.membership.since.isoformat() if c.membership.since else "", c.id
+            ),
+        )
