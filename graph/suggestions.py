@@ -1,8 +1,10 @@
 """People you may know: candidates from several capped sources, scored and explained.
 
 Each source is one Cypher subquery that yields ``(c, kind, raw, n)`` rows for candidate
-``c``; the scorer turns them into a weighted sum and reasons. A new signal (shared circles,
-say) is one more ``Source`` in ``SOURCES`` and one more weight in ``SuggestionConfig``.
+``c``; the scorer turns them into a weighted sum and reasons. A new signal is one more
+``Source`` in ``SOURCES`` and one more weight in ``SuggestionConfig`` (shared circles came
+that way). Reasons count shared circles but never name one: both people are members of
+every circle counted, yet a name would still say more than "2 circles in common".
 The exclusions (self, friends, blocks, pending requests, dismissed, undiscoverable,
 suspended) are a single predicate applied after scoring and again on every read of a
 cached list, so a stale list never shows someone it must not.
@@ -35,6 +37,8 @@ class SuggestionConfig:
     max_merchants: int = 50  # the viewer's rarest merchants considered
     merchant_visit_cap: int = 5000  # merchants busier than this carry no signal
     sensitive_categories: tuple[str, ...] = ("medical", "adult", "pharmacy", "health")
+    max_circles: int = 50  # the viewer's smallest circles considered
+    circle_size_cap: int = 5000  # circles larger than this carry no signal
     weights: dict[str, float] = field(
         default_factory=lambda: {
             MUTUAL_FRIENDS: 1.0,
@@ -122,6 +126,19 @@ SOURCES: tuple[Source, ...] = (
         RETURN c, 'SHARED_MERCHANT' AS kind, raw, n
         """,
     ),
+    Source(
+        SHARED_CIRCLE,
+        """
+        MATCH (me)-[:MEMBER_OF {state: 'MEMBER'}]->(k:Circle)
+        WHERE k.memberCount <= $circleCap
+        WITH me, k ORDER BY k.memberCount ASC LIMIT $maxCircles
+        MATCH (k)<-[:MEMBER_OF {state: 'MEMBER'}]-(c:User)
+        WHERE c <> me
+        WITH c, sum(1.0 / log(2.0 + k.memberCount)) AS raw, count(k) AS n
+        ORDER BY raw DESC LIMIT $perSource
+        RETURN c, 'SHARED_CIRCLE' AS kind, raw, n
+        """,
+    ),
 )
 
 # Who may never be suggested to `me`, as a predicate on `c`.
@@ -183,6 +200,8 @@ async def compute_suggestions(
         sensitive=list(config.sensitive_categories),
         merchantCap=config.merchant_visit_cap,
         maxMerchants=config.max_merchants,
+        circleCap=config.circle_size_cap,
+        maxCircles=config.max_circles,
     )
     scored = []
     for record in result.records:

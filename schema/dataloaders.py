@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -70,6 +71,12 @@ class Loaders:
     async def _load_merchants(self, ids: Sequence[str]) -> list[Merchant | None]:
         found = await merchants_by_ids(self.graph, ids)
         return [found.get(i) for i in ids]
+
+    def forget_circle(self, circle_id: str) -> None:
+        """After a write: the next read of this circle and the viewer's place in it is fresh."""
+        for loader in (self.circles, self.memberships):
+            with contextlib.suppress(KeyError):  # never loaded in this request
+                loader.clear(circle_id)
 
     async def blocked(self) -> frozenset[str]:
         """Users blocked by or blocking the viewer, loaded once per request."""

@@ -307,3 +307,40 @@ async def test_user_without_friends_gets_suggestions_from_other_sources(
         ],
     )
     assert handles(await pymk(client, lin)) == ["chen"]
+
+
+CREATE_CIRCLE = """mutation($input: CreateCircleInput!) { createCircle(input: $input) {
+  circle { id } userErrors { code } } }"""
+JOIN = "mutation($id: ID!) { joinCircle(circleId: $id) { userErrors { code } } }"
+
+
+async def test_shared_circles_suggest_and_smaller_circles_weigh_more(client: GQL) -> None:
+    lin = await client.make_user("lin")
+    small_peer = await client.make_user("small_peer")
+    big_peers = [await client.make_user(f"big_{i}") for i in range(6)]
+
+    async def circle(owner: dict[str, Any], name: str, visibility: str) -> str:
+        policy = "INVITE" if visibility == "PRIVATE" else "OPEN"
+        body = await client(
+            CREATE_CIRCLE,
+            {"input": {"name": name, "visibility": visibility, "joinPolicy": policy}},
+            token=owner["token"],
+        )
+        circle_id: str = body["data"]["createCircle"]["circle"]["id"]
+        return circle_id
+
+    small = await circle(small_peer, "读书会", "SEMI_PUBLIC")
+    big = await circle(big_peers[0], "望京跑团", "PUBLIC")
+    await client(JOIN, {"id": small}, token=lin["token"])
+    for user in (lin, *big_peers[1:]):
+        await client(JOIN, {"id": big}, token=user["token"])
+
+    nodes = await pymk(client, lin)
+    by_handle = {n["user"]["handle"]: n for n in nodes}
+    assert set(by_handle) == {"small_peer", *(u["handle"] for u in big_peers)}
+    assert nodes[0]["user"]["handle"] == "small_peer"
+    assert by_handle["small_peer"]["reasons"] == [
+        {"kind": "SHARED_CIRCLE", "count": 1, "text": "1 circle in common"}
+    ]
+    for node in nodes:
+        assert all("读书会" not in r["text"] and "跑团" not in r["text"] for r in node["reasons"])

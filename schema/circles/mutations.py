@@ -63,8 +63,7 @@ def _id(global_id: str, type_name: str, field: str) -> str:
 
 async def _circle(info: Info, record: domain.CircleRecord) -> Circle:
     """The circle as the viewer sees it right after their own change."""
-    info.context.loaders.circles.clear(record.id)
-    info.context.loaders.memberships.clear(record.id)
+    info.context.loaders.forget_circle(record.id)
     info.context.loaders.circles.prime(record.id, record)
     found = await Circle.visible(info, [record.id])
     assert found, "a circle the viewer just changed is visible to them"
@@ -73,8 +72,7 @@ async def _circle(info: Info, record: domain.CircleRecord) -> Circle:
 
 async def _membership(info: Info, record: domain.MembershipRecord) -> MembershipPayload:
     loaders = info.context.loaders
-    loaders.circles.clear(record.circle_id)
-    loaders.memberships.clear(record.circle_id)
+    loaders.forget_circle(record.circle_id)
     user = await loaders.users.load(record.user_id)
     circles = await Circle.visible(info, [record.circle_id])
     if user is None or not circles:  # e.g. declining an invitation to a PRIVATE circle
