@@ -44,6 +44,9 @@ class JoinPolicy(enum.StrEnum):
     INVITE = "INVITE"
 
 
+POLICY_STRICTNESS = {JoinPolicy.OPEN: 0, JoinPolicy.APPROVAL: 1, JoinPolicy.INVITE: 2}
+
+
 class State(enum.StrEnum):
     NONE = "NONE"
     PENDING = "PENDING"
@@ -651,6 +654,25 @@ async def review_join_request(
     return await write_transaction(graph, work)
 
 
+def _loosened(
+    circle: CircleRecord,
+    visibility: Visibility,
+    policy: JoinPolicy,
+    customers_only: bool,
+    min_trust_score: int | None,
+) -> str | None:
+    """The first field an update would make less strict, if any."""
+    if STRICTNESS[visibility] < STRICTNESS[circle.visibility]:
+        return "visibility"
+    if POLICY_STRICTNESS[policy] < POLICY_STRICTNESS[circle.join_policy]:
+        return "joinPolicy"
+    if min_trust_score is not None and min_trust_score < circle.min_trust_score:
+        return "minTrustScore"
+    if circle.customers_only and not customers_only:
+        return "customersOnly"
+    return None
+
+
 async def update_circle(
     graph: Graph, owner: UserRecord, circle_id: str, data: CircleInput
 ) -> CircleRecord:
@@ -678,15 +700,12 @@ async def update_circle(
         combination = _check_combination(visibility, policy, customers_only, circle.merchant_id)
         if combination:
             raise ActionError(*combination)
-        if (
-            circle.member_count >= LARGE_CIRCLE
-            and STRICTNESS[visibility] < STRICTNESS[circle.visibility]
-        ):
-            raise ActionError(
-                invalid(
-                    "visibility", f"a circle of {LARGE_CIRCLE}+ members may only become stricter"
+        if circle.member_count >= LARGE_CIRCLE:
+            looser = _loosened(circle, visibility, policy, customers_only, data.min_trust_score)
+            if looser:
+                raise ActionError(
+                    invalid(looser, f"a circle of {LARGE_CIRCLE}+ members may only become stricter")
                 )
-            )
         result = await tx.run(
             """
             MATCH (c:Circle {id: $id})

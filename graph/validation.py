@@ -17,10 +17,14 @@ PLATFORM_ID_MAX = 128
 TRUST_MIN, TRUST_MAX = 0, 1000
 
 
+# Joiners are format characters too, but emoji sequences (👩‍👧) and several scripts need them.
+_ALLOWED_FORMAT = frozenset("\u200c\u200d")
+
+
 def has_control_chars(text: str, allow_newlines: bool = False) -> bool:
     """Control and format characters hide text or break clients; newlines only in bodies."""
     for ch in text:
-        if allow_newlines and ch in "\n\t":
+        if (allow_newlines and ch in "\n\t") or ch in _ALLOWED_FORMAT:
             continue
         if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co"):
             return True

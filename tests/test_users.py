@@ -156,3 +156,12 @@ async def test_update_profile_validation(client: GQL) -> None:
         assert payload["user"] is None
     anonymous = (await client(UPDATE, {"input": {"displayName": "x"}}))["data"]["updateProfile"]
     assert [e["code"] for e in anonymous["userErrors"]] == ["UNAUTHENTICATED"]
+
+
+async def test_emoji_sequences_are_not_control_characters(client: GQL) -> None:
+    lin = await client.make_user("emoji_lin")
+    payload = (
+        await client(UPDATE, {"input": {"displayName": "妈妈 👩‍👧 Lin"}}, token=lin["token"])
+    )["data"]["updateProfile"]
+    assert payload["userErrors"] == []
+    assert payload["user"]["displayName"] == "妈妈 👩‍👧 Lin"
