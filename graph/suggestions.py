@@ -44,7 +44,7 @@ class SuggestionConfig:
             MUTUAL_FRIENDS: 1.0,
             CONTACT: 1.5,
             PAYMENT: 1.2,
-            SHARED_MERCHANT: 0.25,
+            SHARED_MERCHANT: 0.1,
             SHARED_CIRCLE: 0.5,
         }
     )

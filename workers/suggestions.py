@@ -125,5 +125,13 @@ async def suggestions_page(
     if after is not None:
         score, last_id = after
         items = [s for s in items if (-s.score, s.user_id) > (-score, last_id)]
-    visible = await still_suggestible(graph, user_id, [s.user_id for s in items])
-    return [(s, visible[s.user_id]) for s in items if s.user_id in visible][: first + 1]
+    # Re-check only as many as the page needs (usually one chunk), not the whole list.
+    shown: list[tuple[Scored, UserRecord]] = []
+    chunk = 2 * (first + 1)
+    for start in range(0, len(items), chunk):
+        part = items[start : start + chunk]
+        visible = await still_suggestible(graph, user_id, [s.user_id for s in part])
+        shown += [(s, visible[s.user_id]) for s in part if s.user_id in visible]
+        if len(shown) > first:
+            break
+    return shown[: first + 1]

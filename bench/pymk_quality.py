@@ -1,0 +1,286 @@
+"""Offline quality of "people you may know": hold out friendships, see who gets them back.
+
+For each seed: generate a graph, hold out a share of the friendships at random (seeded),
+load only the training friendships plus every side signal into Neo4j, sample users with
+at least one held-out friend, and ask each ranker for its top k. Precision@k, recall@k and
+MRR against the held-out friends, for the product query (and config variants) beside
+networkx baselines on the same training graph (common neighbours, resource allocation,
+random friend-of-friend; all restricted to non-friends other than the user).
+
+    python -m bench.pymk_quality --users 20000 --seeds 1 2 --sample 500
+
+Needs the stack named by the ``QUANZI_*`` environment (the database is wiped and
+reloaded when its dataset differs). Writes ``bench/results/pymk_quality-*.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from api.settings import get_settings
+from bench.load import Dataset, load, make_dataset
+from bench.socialgen import GenConfig
+from graph.driver import Graph, connect
+
+logging.getLogger("neo4j").setLevel(logging.ERROR)
+
+RESULTS = Path(__file__).parent / "results"
+
+# A ranker: (graph, internal user id, k) -> internal ids, best first.
+Ranker = Callable[[Graph, str, int], Awaitable[list[str]]]
+
+PLACEHOLDER_FOF = """
+MATCH (me:User {id: $id})-[:FRIEND]-(f:User)
+WITH me, f, COUNT { (f)-[:FRIEND]-() } AS deg WHERE deg <= 500
+MATCH (f)-[:FRIEND]-(c:User)
+WHERE c <> me AND NOT EXISTS { (me)-[:FRIEND]-(c) }
+RETURN c.id AS id, sum(1.0 / log(deg + 1.0)) AS score
+ORDER BY score DESC, id LIMIT $k
+"""
+
+
+async def placeholder_ranker(graph: Graph, user_id: str, k: int) -> list[str]:
+    """Adamic-Adar friends-of-friends in Cypher: only for developing the harness."""
+    result = await graph.read(PLACEHOLDER_FOF, id=user_id, k=k)  # type: ignore[arg-type]
+    return [r["id"] for r in result.records]
+
+
+def product_rankers(variants: list[str]) -> dict[str, Ranker]:
+    """The live product query, with the default config and named variants."""
+    try:
+        from graph import suggestions as s
+    except ImportError:
+        print("graph/suggestions.py is missing: using the placeholder Cypher FoF query")
+        return {"placeholder_fof_aa": placeholder_ranker}
+
+    base = s.SuggestionConfig()
+    w = dict(base.weights)
+
+    def weights(**changes: float) -> dict[str, float]:
+        return {**w, **changes}
+
+    catalogue: dict[str, Any] = {
+        "product": base,
+        "mutual_only": replace(
+            base, weights={k: (1.0 if k == s.MUTUAL_FRIENDS else 0.0) for k in w}
+        ),
+        "no_contacts": replace(base, weights=weights(**{s.CONTACT: 0.0})),
+        "no_payments": replace(base, weights=weights(**{s.PAYMENT: 0.0})),
+        "no_merchants": replace(base, weights=weights(**{s.SHARED_MERCHANT: 0.0})),
+        "contacts_x2": replace(base, weights=weights(**{s.CONTACT: 2 * w[s.CONTACT]})),
+        "contacts_half": replace(base, weights=weights(**{s.CONTACT: 0.5 * w[s.CONTACT]})),
+        "merchants_x4": replace(
+            base, weights=weights(**{s.SHARED_MERCHANT: 4 * w[s.SHARED_MERCHANT]})
+        ),
+        "hubcap_1000": replace(base, hub_degree_cap=1000, max_intermediaries=2000),
+        "hubcap_100": replace(base, hub_degree_cap=100),
+    }
+    rankers: dict[str, Ranker] = {}
+    for name in ["product", *variants]:
+        config = catalogue[name]
+
+        async def rank(graph: Graph, user_id: str, k: int, _c: Any = config) -> list[str]:
+            got = await s.compute_suggestions(graph, user_id, limit=k, config=_c)
+            return [x.user_id for x in got]
+
+        rankers[name] = rank
+    return rankers
+
+
+VARIANTS = (
+    "mutual_only",
+    "no_contacts",
+    "no_payments",
+    "no_merchants",
+    "contacts_x2",
+    "contacts_half",
+    "merchants_x4",
+    "hubcap_1000",
+    "hubcap_100",
+)
+
+
+# --- networkx baselines (on the training graph) -------------------------------------------
+
+
+def _fof_scores(g: nx.Graph, u: int, weight: Callable[[int], float]) -> dict[int, float]:
+    friends = g.adj[u]
+    scores: dict[int, float] = {}
+    for f in friends:
+        wf = weight(f)
+        for c in g.adj[f]:
+            if c != u and c not in friends:
+                scores[c] = scores.get(c, 0.0) + wf
+    return scores
+
+
+def _top(scores: dict[int, float], k: int) -> list[int]:
+    return [c for c, _ in sorted(scores.items(), key=lambda x: (-x[1], x[0]))[:k]]
+
+
+def common_neighbours(g: nx.Graph, u: int, k: int, rnd: random.Random) -> list[int]:
+    return _top(_fof_scores(g, u, lambda f: 1.0), k)
+
+
+def resource_allocation(g: nx.Graph, u: int, k: int, rnd: random.Random) -> list[int]:
+    return _top(_fof_scores(g, u, lambda f: 1.0 / g.degree(f)), k)
+
+
+def random_fof(g: nx.Graph, u: int, k: int, rnd: random.Random) -> list[int]:
+    pool = sorted(_fof_scores(g, u, lambda f: 1.0))
+    return rnd.sample(pool, min(k, len(pool)))
+
+
+BASELINES = {
+    "common_neighbours": common_neighbours,
+    "resource_allocation": resource_allocation,
+    "random_fof": random_fof,
+}
+
+
+# --- metrics --------------------------------------------------------------------------------
+
+
+def metrics(ranked: list[int], truth: set[int], k: int) -> tuple[float, float, float]:
+    hits = [c in truth for c in ranked[:k]]
+    first = next((i for i, h in enumerate(hits) if h), None)
+    return sum(hits) / k, sum(hits) / len(truth), (1.0 / (first + 1)) if first is not None else 0.0
+
+
+def summarize(rows: list[tuple[float, float, float]]) -> dict[str, float]:
+    n = len(rows)
+    return {
+        "precision": sum(r[0] for r in rows) / n,
+        "recall": sum(r[1] for r in rows) / n,
+        "mrr": sum(r[2] for r in rows) / n,
+    }
+
+
+async def run_seed(
+    graph: Graph, ds: Dataset, rankers: dict[str, Ranker], *, sample: int, k: int
+) -> dict[str, Any]:
+    seed = ds.sg.config.seed
+    g = nx.Graph()
+    g.add_nodes_from(range(ds.sg.n))
+    g.add_edges_from(ds.train.tolist())
+    held: dict[int, set[int]] = {}
+    for a, b in ds.held_out.tolist():
+        held.setdefault(a, set()).add(b)
+        held.setdefault(b, set()).add(a)
+    rnd = random.Random(seed * 31 + 5)
+    users = rnd.sample(sorted(held), min(sample, len(held)))
+    index = {x: i for i, x in enumerate(ds.ids)}
+
+    out: dict[str, Any] = {"seed": seed, "sampled_users": len(users), "rankers": {}}
+    for name, fn in BASELINES.items():
+        t0 = time.perf_counter()
+        r = random.Random(seed)
+        rows = [metrics(fn(g, u, k, r), held[u], k) for u in users]
+        out["rankers"][name] = {**summarize(rows), "seconds": time.perf_counter() - t0}
+
+    sem = asyncio.Semaphore(4)
+    for name, rank in rankers.items():
+
+        async def one(u: int, _rank: Ranker = rank) -> tuple[float, float, float]:
+            async with sem:
+                got = await _rank(graph, ds.ids[u], k)
+            return metrics([index[x] for x in got], held[u], k)
+
+        t0 = time.perf_counter()
+        rows = list(await asyncio.gather(*(one(u) for u in users)))
+        out["rankers"][name] = {**summarize(rows), "seconds": time.perf_counter() - t0}
+        print(f"  seed {seed} {name}: {out['rankers'][name]}", flush=True)
+    return out
+
+
+def table(per_seed: list[dict[str, Any]], k: int) -> str:
+    names = list(per_seed[0]["rankers"])
+    head = (
+        f"| ranker | precision@{k} | recall@{k} | MRR | "
+        + " | ".join(f"P@{k} seed {r['seed']}" for r in per_seed)
+        + " |"
+    )
+    lines = [head, "|" + "---|" * (4 + len(per_seed))]
+    for name in names:
+        vals = [r["rankers"][name] for r in per_seed]
+        mean = {m: sum(v[m] for v in vals) / len(vals) for m in ("precision", "recall", "mrr")}
+        lines.append(
+            f"| {name} | {mean['precision']:.4f} | {mean['recall']:.4f} | {mean['mrr']:.4f} | "
+            + " | ".join(f"{v['precision']:.4f}" for v in vals)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+async def _main(args: argparse.Namespace) -> None:
+    settings = get_settings()
+    rankers = product_rankers(args.variants)
+    per_seed = []
+    t_all = time.perf_counter()
+    async with connect(settings) as graph:
+        for seed in args.seeds:
+            ds = make_dataset(GenConfig(users=args.users, seed=seed), args.holdout)
+            print(
+                f"seed {seed}: {ds.sg.n} users, {len(ds.train)} training and "
+                f"{len(ds.held_out)} held-out friendships",
+                flush=True,
+            )
+            await load(graph, ds, settings, direct=args.direct_load)
+            per_seed.append(await run_seed(graph, ds, rankers, sample=args.sample, k=args.k))
+    md = table(per_seed, args.k)
+    print()
+    print(md)
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"pymk_quality-{args.users}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    path.write_text(
+        json.dumps(
+            {
+                "users": args.users,
+                "holdout": args.holdout,
+                "k": args.k,
+                "sample": args.sample,
+                "seeds": per_seed,
+                "table": md,
+                "seconds": time.perf_counter() - t_all,
+            },
+            indent=2,
+        )
+    )
+    print(f"\nwrote {path} ({time.perf_counter() - t_all:.0f}s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Offline PYMK quality against held-out ties")
+    parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--holdout", type=float, default=0.1)
+    parser.add_argument("--sample", type=int, default=500)
+    parser.add_argument("-k", type=int, default=10)
+    parser.add_argument(
+        "--variants",
+        nargs="*",
+        default=[],
+        choices=VARIANTS,
+        help="SuggestionConfig variants to evaluate beside the default",
+    )
+    parser.add_argument("--all-variants", action="store_true")
+    parser.add_argument("--direct-load", action="store_true", help="load without quanzi import")
+    args = parser.parse_args()
+    if args.all_variants:
+        args.variants = list(VARIANTS)
+    asyncio.run(_main(args))
+
+
+if __name__ == "__main__":
+    main()
