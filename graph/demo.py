@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from api.settings import Settings
 from graph import interactions
-from graph.driver import connect
+from graph.circles import CircleInput, JoinPolicy, Visibility, create_circle
+from graph.driver import Graph, connect
+from graph.merchants import UpsertMerchant, upsert_merchant_with_staff
 from graph.migrations import apply_migrations
-from graph.users import UpsertUser, upsert_user
+from graph.users import UpsertUser, upsert_user, user_by_platform_id
 
 DEMO_USER_PLATFORM_ID = "demo-lin"
 
@@ -33,10 +36,135 @@ DEMO_FRIENDSHIPS = (
 )
 
 DEMO_MERCHANTS = (
-    interactions.UpsertMerchant("demo-m-noodles", "兰州拉面 (望京店)", "dining", 39.9965, 116.4700),
-    interactions.UpsertMerchant("demo-m-school", "朝阳实验小学", "education", 39.9219, 116.4433),
-    interactions.UpsertMerchant("demo-m-clinic", "仁和社区诊所", "medical", 39.9340, 116.4550),
-    interactions.UpsertMerchant("demo-m-gym", "超级猩猩健身", "fitness", 39.9087, 116.4605),
+    UpsertMerchant("demo-m-noodles", "兰州拉面 (望京店)", "dining", 39.9965, 116.4700),
+    UpsertMerchant("demo-m-school", "朝阳实验小学", "education", 39.9219, 116.4433),
+    UpsertMerchant("demo-m-clinic", "仁和社区诊所", "medical", 39.9340, 116.4550),
+    UpsertMerchant("demo-m-gym", "超级猩猩健身", "fitness", 39.9087, 116.4605),
+)
+
+# Who acts for each merchant (creates its circles).
+DEMO_STAFF = {
+    "demo-m-noodles": ("demo-chen",),
+    "demo-m-school": ("demo-wang",),
+    "demo-m-clinic": ("demo-alice",),
+    "demo-m-gym": ("demo-chen",),
+}
+
+
+@dataclass(frozen=True)
+class DemoCircle:
+    owner: str
+    merchant: str | None
+    name: str
+    description: str
+    visibility: Visibility
+    policy: JoinPolicy
+    service: str | None = None
+    customers_only: bool = False
+    min_trust_score: int = 0
+
+
+_PUBLIC, _SEMI, _PRIVATE = Visibility.PUBLIC, Visibility.SEMI_PUBLIC, Visibility.PRIVATE
+_OPEN, _APPROVAL, _INVITE = JoinPolicy.OPEN, JoinPolicy.APPROVAL, JoinPolicy.INVITE
+
+# Every visibility with every join policy it allows (PRIVATE is INVITE only).
+DEMO_CIRCLES = (
+    DemoCircle(
+        "demo-chen",
+        "demo-m-noodles",
+        "望京拉面爱好者",
+        "一起探店、交流兰州拉面的吃法。",
+        _PUBLIC,
+        _OPEN,
+        "dining",
+    ),
+    DemoCircle(
+        "demo-chen",
+        "demo-m-noodles",
+        "拉面店熟客群",
+        "到店吃过的老顾客专属。新品先尝。",
+        _SEMI,
+        _APPROVAL,
+        "dining",
+        customers_only=True,
+    ),
+    DemoCircle(
+        "demo-wang",
+        "demo-m-school",
+        "朝阳实验小学家长群",
+        "学校通知、接送拼车、课后活动。",
+        _SEMI,
+        _APPROVAL,
+        "education",
+    ),
+    DemoCircle(
+        "demo-wang",
+        "demo-m-school",
+        "一年级三班家委会",
+        "家委会内部讨论。仅限受邀家长。",
+        _PRIVATE,
+        _INVITE,
+        "education",
+    ),
+    DemoCircle(
+        "demo-alice",
+        "demo-m-clinic",
+        "仁和诊所慢病互助",
+        "高血压、糖尿病患者的经验分享。",
+        _PUBLIC,
+        _APPROVAL,
+        "medical",
+        min_trust_score=500,
+    ),
+    DemoCircle(
+        "demo-alice",
+        "demo-m-clinic",
+        "仁和诊所医护交流",
+        "社区医护人员的业务交流。",
+        _SEMI,
+        _INVITE,
+        "medical",
+    ),
+    DemoCircle(
+        "demo-chen",
+        "demo-m-gym",
+        "超级猩猩晨跑团",
+        "每周六早上七点在朝阳公园晨跑。",
+        _SEMI,
+        _OPEN,
+        "fitness",
+    ),
+    DemoCircle(
+        "demo-chen",
+        "demo-m-gym",
+        "超级猩猩教练课",
+        "教练带练的小班课。需邀请加入。",
+        _PUBLIC,
+        _INVITE,
+        "fitness",
+    ),
+    DemoCircle(
+        "demo-lin",
+        None,
+        "望京宝妈交流群",
+        "望京的妈妈们交流育儿、辅食和早教。",
+        _PUBLIC,
+        _OPEN,
+        "parenting",
+    ),
+)
+
+# (user, circle name, state): members beyond the owners, one pending and one invitation.
+# lin shares circles only with her friends, so her suggestions stay as they are.
+DEMO_MEMBERSHIPS = (
+    ("demo-lin", "朝阳实验小学家长群", "MEMBER"),
+    ("demo-lin", "一年级三班家委会", "MEMBER"),
+    ("demo-wang", "望京宝妈交流群", "MEMBER"),
+    ("demo-liu", "拉面店熟客群", "MEMBER"),
+    ("demo-liu", "望京拉面爱好者", "MEMBER"),
+    ("demo-zhao", "超级猩猩晨跑团", "MEMBER"),
+    ("demo-sun", "仁和诊所慢病互助", "PENDING"),
+    ("demo-alice", "超级猩猩教练课", "INVITED"),
 )
 
 _AT = datetime(2026, 11, 1, 12, 30, tzinfo=UTC)
@@ -53,7 +181,10 @@ async def load_demo(settings: Settings) -> None:
                 default_trust_score=settings.default_trust_score,
             )
         await interactions.upsert_friendships(graph, DEMO_FRIENDSHIPS)
-        await interactions.upsert_merchants(graph, DEMO_MERCHANTS)
+        for merchant in DEMO_MERCHANTS:
+            await upsert_merchant_with_staff(
+                graph, merchant, DEMO_STAFF.get(merchant.platform_id, ())
+            )
         await interactions.record_payments(
             graph, [interactions.Payment("demo-sun", DEMO_USER_PLATFORM_ID, _AT)]
         )
@@ -65,3 +196,66 @@ async def load_demo(settings: Settings) -> None:
                 interactions.Visit("demo-zhao", "demo-m-gym", _AT),
             ],
         )
+        await _load_circles(graph)
+
+
+async def _load_circles(graph: Graph) -> None:
+    """The demo circles, created through ``create_circle`` once (a circle of that name,
+    owner and merchant already there is left alone), then the extra memberships."""
+    for spec in DEMO_CIRCLES:
+        existing = await graph.read(
+            """
+            MATCH (:User {platformId: $owner})-[:MEMBER_OF {role: 'OWNER'}]->
+                  (c:Circle {name: $name})
+            WHERE ($merchant IS NULL AND NOT EXISTS { (c)-[:HOSTED_BY]->() })
+               OR EXISTS { (c)-[:HOSTED_BY]->(:Merchant {platformId: $merchant}) }
+            RETURN c.id AS id LIMIT 1
+            """,
+            owner=spec.owner,
+            name=spec.name,
+            merchant=spec.merchant,
+        )
+        if existing.records:
+            continue
+        owner = await user_by_platform_id(graph, spec.owner)
+        assert owner is not None, spec.owner
+        merchant_id = None
+        if spec.merchant is not None:
+            found = await graph.read(
+                "MATCH (m:Merchant {platformId: $pid}) RETURN m.id AS id", pid=spec.merchant
+            )
+            merchant_id = found.records[0]["id"]
+        await create_circle(
+            graph,
+            owner,
+            CircleInput(
+                name=spec.name,
+                description=spec.description,
+                visibility=spec.visibility,
+                join_policy=spec.policy,
+                min_trust_score=spec.min_trust_score,
+                customers_only=spec.customers_only,
+                service=spec.service,
+                merchant_id=merchant_id,
+            ),
+        )
+    owners = {spec.name: spec.owner for spec in DEMO_CIRCLES}
+    # Memberships written as one batch (a join would be rate-limited and policy-checked;
+    # this is seed data). MERGE keeps it idempotent; memberCount is recounted exactly.
+    await graph.write(
+        """
+        UNWIND $rows AS row
+        MATCH (u:User {platformId: row.user})
+        MATCH (owner:User {platformId: row.owner})-[:MEMBER_OF {role: 'OWNER'}]->
+              (c:Circle {name: row.circle})
+        MERGE (u)-[r:MEMBER_OF]->(c)
+        ON CREATE SET r.since = datetime(), r.updatedAt = datetime(), r.state = row.state,
+                      r.role = CASE WHEN row.state = 'MEMBER' THEN 'MEMBER' END,
+                      r.invitedBy = CASE WHEN row.state = 'INVITED' THEN owner.id END
+        WITH DISTINCT c
+        SET c.memberCount = COUNT { (:User)-[:MEMBER_OF {state: 'MEMBER'}]->(c) }
+        """,
+        rows=[
+            {"user": u, "circle": c, "state": s, "owner": owners[c]} for u, c, s in DEMO_MEMBERSHIPS
+        ],
+    )

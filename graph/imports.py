@@ -45,6 +45,7 @@ from tqdm import tqdm
 from graph import interactions
 from graph.driver import Graph
 from graph.errors import ActionError, Problem
+from graph.merchants import UpsertMerchant, merchant_problems, upsert_merchants
 from graph.users import UpsertUser, user_row_params, write_user_rows
 
 DEFAULT_BATCH_SIZE = 10_000
@@ -262,17 +263,17 @@ async def _plan_users(
 
 async def _plan_merchants(graph: Graph, path: Path, batch_size: int) -> _Plan:
     name = path.name
-    rows: list[interactions.UpsertMerchant] = []
+    rows: list[UpsertMerchant] = []
     seen: dict[str, int] = {}
     for line, (pid, mname, category, lat, lon) in _rows(path):
-        row = interactions.UpsertMerchant(
+        row = UpsertMerchant(
             platform_id=pid.strip(),
             name=mname,
             category=category,
             latitude=_optional_float(name, line, "latitude", lat),
             longitude=_optional_float(name, line, "longitude", lon),
         )
-        problems = interactions.merchant_problems(row)
+        problems = merchant_problems(row)
         if problems:
             raise _fail(name, line, problems)
         if row.platform_id in seen:
@@ -286,7 +287,7 @@ async def _plan_merchants(graph: Graph, path: Path, batch_size: int) -> _Plan:
 
     async def write(batch: Sequence[Any]) -> int:
         nonlocal before
-        await interactions.upsert_merchants(graph, batch)
+        await upsert_merchants(graph, batch)
         after = await _count(graph, "MATCH (m:Merchant) RETURN count(m) AS n")
         created, before = after - before, after
         return created

@@ -1,4 +1,4 @@
-"""Payments, visits, merchants and friendships written in batches (API, events, import).
+"""Payments, visits and friendships written in batches (API, events, import).
 
 Every writer takes a batch of rows keyed by **platform ids** and writes it with one
 ``UNWIND $rows`` query, so callers choose the batch size. All of them are idempotent:
@@ -7,8 +7,8 @@ Every writer takes a batch of rows keyed by **platform ids** and writes it with 
   time, so replaying an event (at-least-once delivery, a re-run import) writes nothing new.
   Times are stored as Neo4j ``DateTime`` normalised to UTC, so that the same instant sent
   with two different offsets is still the same event.
-* Merchants are upserted by platform id; friendships are one ``FRIEND`` relationship per
-  pair, from the smaller internal id to the larger (``graph/MODEL.md``).
+* Friendships are one ``FRIEND`` relationship per pair, from the smaller internal id to
+  the larger (``graph/MODEL.md``). Merchants are written by ``graph/merchants.py``.
 
 Rows are validated before anything is written (``payment_problems`` and friends return
 the problems of one row, with field names relative to the row); rows that reference
@@ -17,7 +17,6 @@ unknown users or merchants are skipped and reported back by index.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,12 +24,7 @@ from typing import Any
 
 from graph.driver import Graph
 from graph.errors import ActionError, Problem, invalid
-from graph.users import new_id
-from graph.validation import check_platform_id, check_text
-
-MERCHANT_NAME_MAX = 80
-MERCHANT_CATEGORY_MAX = 40
-
+from graph.validation import check_platform_id
 
 # --- rows -------------------------------------------------------------------------------
 
@@ -51,26 +45,6 @@ class Visit:
     user_platform_id: str
     merchant_platform_id: str
     at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class UpsertMerchant:
-    platform_id: str
-    name: str
-    category: str
-    latitude: float | None = None
-    longitude: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MerchantRecord:
-    id: str
-    platform_id: str
-    name: str
-    category: str
-    latitude: float | None
-    longitude: float | None
-    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -125,23 +99,6 @@ def visit_problems(
         *check_platform_id(merchant_field, row.merchant_platform_id),
         *check_at(at_field, row.at),
     ]
-
-
-def merchant_problems(row: UpsertMerchant) -> list[Problem]:
-    problems = [
-        *check_platform_id("platformId", row.platform_id),
-        *check_text("name", row.name, min_len=1, max_len=MERCHANT_NAME_MAX),
-        *check_text("category", row.category, min_len=1, max_len=MERCHANT_CATEGORY_MAX),
-    ]
-    lat, lon = row.latitude, row.longitude
-    if (lat is None) != (lon is None):
-        problems.append(invalid("latitude", "give both latitude and longitude, or neither"))
-    else:
-        if lat is not None and not (math.isfinite(lat) and -90.0 <= lat <= 90.0):
-            problems.append(invalid("latitude", "latitude must be between -90 and 90"))
-        if lon is not None and not (math.isfinite(lon) and -180.0 <= lon <= 180.0):
-            problems.append(invalid("longitude", "longitude must be between -180 and 180"))
-    return problems
 
 
 def friendship_problems(a: str, b: str) -> list[Problem]:
@@ -254,60 +211,6 @@ def _result(
         if right_is_user:
             user_ids.add(record["right"])
     return WriteResult(written, created, unknown, user_ids)
-
-
-async def upsert_merchants(graph: Graph, rows: Sequence[UpsertMerchant]) -> list[MerchantRecord]:
-    """Create or update merchants by platform id, in one query; returns them in order.
-
-    A location left out keeps the stored one. Raises :class:`ActionError` (nothing
-    written) if any row is invalid; with one row the problems name plain fields
-    (``name``), with more they are prefixed (``merchants[3].name``).
-    """
-    problems: list[Problem] = []
-    for i, row in enumerate(rows):
-        found = merchant_problems(row)
-        problems += found if len(rows) == 1 else _prefixed(i, found, "merchants")
-    if problems:
-        raise ActionError(*problems)
-    if not rows:
-        return []
-    params = [
-        {
-            "platformId": r.platform_id.strip(),
-            "newId": new_id(),
-            "name": r.name.strip(),
-            "category": r.category.strip(),
-            "lat": r.latitude,
-            "lon": r.longitude,
-        }
-        for r in rows
-    ]
-    result = await graph.write(
-        """
-        UNWIND $rows AS row
-        MERGE (m:Merchant {platformId: row.platformId})
-        ON CREATE SET m.id = row.newId, m.createdAt = datetime()
-        SET m.name = row.name, m.category = row.category, m.updatedAt = datetime(),
-            m.location = CASE WHEN row.lat IS NULL THEN m.location
-                              ELSE point({latitude: row.lat, longitude: row.lon}) END
-        RETURN m {.id, .platformId, .name, .category, .createdAt,
-                  latitude: m.location.latitude, longitude: m.location.longitude} AS m
-        """,
-        rows=params,
-    )
-    return [_merchant(r["m"]) for r in result.records]
-
-
-def _merchant(row: dict[str, Any]) -> MerchantRecord:
-    return MerchantRecord(
-        id=row["id"],
-        platform_id=row["platformId"],
-        name=row["name"],
-        category=row["category"],
-        latitude=row["latitude"],
-        longitude=row["longitude"],
-        created_at=row["createdAt"].to_native(),
-    )
 
 
 async def upsert_friendships(graph: Graph, pairs: Sequence[tuple[str, str]]) -> WriteResult:

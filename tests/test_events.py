@@ -7,7 +7,7 @@ import json
 from redis.asyncio import Redis
 
 from graph.driver import Graph
-from graph.interactions import UpsertMerchant, upsert_merchants
+from graph.merchants import UpsertMerchant, upsert_merchants
 from graph.users import UpsertUser, upsert_user
 from workers import keys
 from workers.events import EVENTS_DEAD_LETTER_STREAM, EventConsumer, publish_event

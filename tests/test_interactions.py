@@ -7,7 +7,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from graph.driver import Graph
-from graph.interactions import UpsertMerchant, upsert_merchants
+from graph.merchants import UpsertMerchant, upsert_merchants
 from tests.conftest import GQL
 from workers import keys
 

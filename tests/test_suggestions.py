@@ -8,7 +8,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from graph import interactions
+from graph import interactions, merchants
 from graph.driver import Graph
 from tests.conftest import GQL
 from tests.test_friends import BLOCK, befriend, send
@@ -179,11 +179,11 @@ async def test_payments_and_shared_merchants(client: GQL, graph: Graph) -> None:
     chen = await client.make_user("chen")
     wang = await client.make_user("wang")
     zhao = await client.make_user("zhao")
-    await interactions.upsert_merchants(
+    await merchants.upsert_merchants(
         graph,
         [
-            interactions.UpsertMerchant("m-noodles", "兰州拉面", "dining"),
-            interactions.UpsertMerchant("m-clinic", "仁和诊所", "medical"),
+            merchants.UpsertMerchant("m-noodles", "兰州拉面", "dining"),
+            merchants.UpsertMerchant("m-clinic", "仁和诊所", "medical"),
         ],
     )
     at = datetime(2026, 11, 1, 12, tzinfo=UTC)
