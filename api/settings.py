@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     worker_max_deliveries: int = Field(default=5, ge=1)
     worker_claim_idle_ms: int = Field(default=30_000, ge=1)
 
+    # Feeds
+    fanout_max_audience: int = Field(default=2000, ge=1)  # larger circles merge at read time
+    timeline_length: int = Field(default=800, ge=10, le=10_000)
+    feed_active_days: int = Field(default=14, ge=1)  # fan out only to users active lately
+    outbox_sweep_seconds: float = Field(default=10.0, gt=0)  # pending posts older: re-queued
+
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:
         if self.env == "production":

@@ -20,7 +20,9 @@ from graph.driver import Graph, write_transaction
 from graph.errors import ActionError, ErrorCode, Problem, invalid
 from graph.users import UserRecord, new_id
 from graph.validation import check_text, check_trust_score
+from workers.feeds import relationships_changed
 from workers.ratelimit import rate_limited, take
+from workers.suggestions import neighbourhood_changed
 
 NAME_MAX = 80
 DESCRIPTION_MAX = 2000
@@ -456,6 +458,13 @@ async def _remove_membership(
     )
 
 
+async def _membership_changed(redis: Redis, membership: MembershipRecord, before: State) -> None:
+    """Becoming or ceasing to be a MEMBER changes the user's feed and suggestions."""
+    if (membership.state is State.MEMBER) != (before is State.MEMBER):
+        await relationships_changed(redis, [membership.user_id])
+        await neighbourhood_changed(redis, [membership.user_id])
+
+
 async def _is_customer(tx: AsyncManagedTransaction, user_id: str, merchant_id: str | None) -> bool:
     if merchant_id is None:
         return True
@@ -529,10 +538,14 @@ async def join_circle(
             Problem(ErrorCode.INVITE_REQUIRED, "this circle is invite only", "circleId")
         )
 
-    return await write_transaction(graph, work)
+    joined = await write_transaction(graph, work)
+    await _membership_changed(redis, joined, State.NONE)
+    return joined
 
 
-async def leave_circle(graph: Graph, user: UserRecord, circle_id: str) -> MembershipRecord:
+async def leave_circle(
+    graph: Graph, redis: Redis, user: UserRecord, circle_id: str
+) -> MembershipRecord:
     """Leave, withdraw a join request, or decline an invitation. The last owner must hand
     ownership on first; a ban stays."""
 
@@ -561,7 +574,9 @@ async def leave_circle(graph: Graph, user: UserRecord, circle_id: str) -> Member
         await _remove_membership(tx, circle_id, user.id, count_delta=delta)
         return MembershipRecord.none(user.id, circle_id)
 
-    return await write_transaction(graph, work)
+    left = await write_transaction(graph, work)
+    await _membership_changed(redis, left, State.MEMBER)
+    return left
 
 
 async def _moderator_gate(
@@ -599,7 +614,7 @@ async def _target(tx: AsyncManagedTransaction, circle_id: str, user_id: str) -> 
 
 
 async def invite_to_circle(
-    graph: Graph, moderator: UserRecord, circle_id: str, user_id: str
+    graph: Graph, redis: Redis, moderator: UserRecord, circle_id: str, user_id: str
 ) -> MembershipRecord:
     """A moderator invites someone; inviting a user who asked to join admits them."""
 
@@ -629,11 +644,19 @@ async def invite_to_circle(
             tx, circle_id, user_id, State.INVITED, None, count_delta=0, invited_by=moderator.id
         )
 
-    return await write_transaction(graph, work)
+    invited = await write_transaction(graph, work)
+    await _membership_changed(redis, invited, State.NONE)
+    return invited
 
 
 async def review_join_request(
-    graph: Graph, moderator: UserRecord, circle_id: str, user_id: str, *, approve: bool
+    graph: Graph,
+    redis: Redis,
+    moderator: UserRecord,
+    circle_id: str,
+    user_id: str,
+    *,
+    approve: bool,
 ) -> MembershipRecord:
     """Approve (MEMBER) or deny (no membership) a pending request."""
 
@@ -651,7 +674,9 @@ async def review_join_request(
         await _remove_membership(tx, circle_id, user_id, count_delta=0)
         return MembershipRecord.none(user_id, circle_id)
 
-    return await write_transaction(graph, work)
+    reviewed = await write_transaction(graph, work)
+    await _membership_changed(redis, reviewed, State.PENDING)
+    return reviewed
 
 
 def _loosened(

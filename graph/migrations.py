@@ -39,6 +39,9 @@ STATEMENTS: tuple[LiteralString, ...] = (
     "OPTIONS {indexConfig: {`fulltext.analyzer`: 'cjk'}}",
     "CREATE POINT INDEX circle_location IF NOT EXISTS FOR (n:Circle) ON (n.location)",
     "CREATE POINT INDEX merchant_location IF NOT EXISTS FOR (n:Merchant) ON (n.location)",
+    # posts: timeline order, and the outbox sweeper's scan for undelivered posts
+    "CREATE RANGE INDEX post_created_at_ms IF NOT EXISTS FOR (n:Post) ON (n.createdAtMs)",
+    "CREATE INDEX post_fanout IF NOT EXISTS FOR (n:Post) ON (n.fanout)",
 )
 
 

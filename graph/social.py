@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from graph.driver import Graph, write_transaction
 from graph.errors import ActionError, ErrorCode, Problem
 from graph.users import UserRecord, new_id
+from workers.feeds import relationships_changed
 from workers.ratelimit import rate_limited, take
 from workers.suggestions import neighbourhood_changed
 
@@ -44,6 +45,12 @@ class FriendRequestRecord:
             state=row["state"],
             created_at=row["createdAt"].to_native(),
         )
+
+
+async def _people_changed(redis: Redis, user_ids: list[str]) -> None:
+    """Friends or blocks changed: suggestions and feeds of both people must follow."""
+    await neighbourhood_changed(redis, user_ids)
+    await relationships_changed(redis, user_ids)
 
 
 def _problem(code: ErrorCode, message: str, field: str | None = "userId") -> ActionError:
@@ -151,7 +158,7 @@ async def send_friend_request(
 
     request = await write_transaction(graph, work)
     if request.state == ACCEPTED:
-        await neighbourhood_changed(redis, [sender_id, target_id])
+        await _people_changed(redis, [sender_id, target_id])
     return request
 
 
@@ -180,7 +187,10 @@ async def respond_to_friend_request(
         return await _close_request(tx, request_id, ACCEPTED if accept else DECLINED)
 
     closed = await write_transaction(graph, work)
-    await neighbourhood_changed(redis, [closed.from_id, closed.to_id])
+    if closed.state == ACCEPTED:
+        await _people_changed(redis, [closed.from_id, closed.to_id])
+    else:
+        await neighbourhood_changed(redis, [closed.from_id, closed.to_id])
     return closed
 
 
@@ -215,7 +225,7 @@ async def remove_friend(graph: Graph, redis: Redis, viewer_id: str, friend_id: s
     )
     if not result.records or result.records[0]["removed"] == 0:
         raise _problem(ErrorCode.NOT_FOUND, "not a friend")
-    await neighbourhood_changed(redis, [viewer_id, friend_id])
+    await _people_changed(redis, [viewer_id, friend_id])
 
 
 async def block_user(graph: Graph, redis: Redis, viewer_id: str, target_id: str) -> None:
@@ -245,7 +255,7 @@ async def block_user(graph: Graph, redis: Redis, viewer_id: str, target_id: str)
             raise _problem(ErrorCode.NOT_FOUND, "user not found")
 
     await write_transaction(graph, work)
-    await neighbourhood_changed(redis, [viewer_id, target_id])
+    await _people_changed(redis, [viewer_id, target_id])
 
 
 async def unblock_user(graph: Graph, redis: Redis, viewer_id: str, target_id: str) -> None:
@@ -260,7 +270,7 @@ async def unblock_user(graph: Graph, redis: Redis, viewer_id: str, target_id: st
     )
     if not result.records or result.records[0]["removed"] == 0:
         raise _problem(ErrorCode.NOT_FOUND, "not blocked")
-    await neighbourhood_changed(redis, [viewer_id, target_id])
+    await _people_changed(redis, [viewer_id, target_id])
 
 
 async def dismiss_suggestion(graph: Graph, redis: Redis, viewer_id: str, target_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -11,6 +12,14 @@ from strawberry.dataloader import DataLoader
 from graph.circles import CircleRecord, MembershipRecord, circles_by_ids, memberships_of
 from graph.driver import Graph
 from graph.merchants import Merchant, merchants_by_ids
+from graph.posts import (
+    CommentRecord,
+    CommentsPage,
+    PostAccess,
+    comments_pages,
+    posts_for_viewer,
+    reacted,
+)
 from graph.social import (
     FriendRequestRecord,
     Relation,
@@ -33,7 +42,11 @@ class Loaders:
     circles: DataLoader[str, CircleRecord | None] = field(init=False)
     memberships: DataLoader[str, MembershipRecord] = field(init=False)
     merchants: DataLoader[str, Merchant | None] = field(init=False)
+    posts: DataLoader[str, PostAccess | None] = field(init=False)
+    reacted: DataLoader[str, bool] = field(init=False)
+    comments: DataLoader[CommentsPage, list[CommentRecord]] = field(init=False)
     _blocked: frozenset[str] | None = field(init=False, default=None)
+    _blocked_lock: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         self.users = DataLoader(load_fn=self._load_users)
@@ -42,6 +55,9 @@ class Loaders:
         self.circles = DataLoader(load_fn=self._load_circles)
         self.memberships = DataLoader(load_fn=self._load_memberships)
         self.merchants = DataLoader(load_fn=self._load_merchants)
+        self.posts = DataLoader(load_fn=self._load_posts)
+        self.reacted = DataLoader(load_fn=self._load_reacted)
+        self.comments = DataLoader(load_fn=self._load_comments)
 
     async def _load_users(self, ids: Sequence[str]) -> list[UserRecord | None]:
         found = await users_by_ids(self.graph, ids)
@@ -72,6 +88,26 @@ class Loaders:
         found = await merchants_by_ids(self.graph, ids)
         return [found.get(i) for i in ids]
 
+    async def _load_posts(self, ids: Sequence[str]) -> list[PostAccess | None]:
+        """Posts with the viewer's facts about each; ask ``graph.posts.may_read``."""
+        found = await posts_for_viewer(self.graph, self.viewer_id, ids)
+        return [found.get(i) for i in ids]
+
+    async def _load_reacted(self, post_ids: Sequence[str]) -> list[bool]:
+        if self.viewer_id is None:
+            return [False for _ in post_ids]
+        found = await reacted(self.graph, self.viewer_id, post_ids)
+        return [i in found for i in post_ids]
+
+    async def _load_comments(self, pages: Sequence[CommentsPage]) -> list[list[CommentRecord]]:
+        return await comments_pages(self.graph, self.viewer_id, pages)
+
+    def forget_post(self, post_id: str) -> None:
+        """After a write: the next read of this post and the viewer's reaction is fresh."""
+        for loader in (self.posts, self.reacted):
+            with contextlib.suppress(KeyError):
+                loader.clear(post_id)
+
     def forget_circle(self, circle_id: str) -> None:
         """After a write: the next read of this circle and the viewer's place in it is fresh."""
         for loader in (self.circles, self.memberships):
@@ -79,11 +115,14 @@ class Loaders:
                 loader.clear(circle_id)
 
     async def blocked(self) -> frozenset[str]:
-        """Users blocked by or blocking the viewer, loaded once per request."""
+        """Users blocked by or blocking the viewer, loaded once per request (the lock makes
+        the sibling fields of a list, resolved concurrently, share that one load)."""
         if self._blocked is None:
-            self._blocked = (
-                await blocked_either_way(self.graph, self.viewer_id)
-                if self.viewer_id
-                else frozenset()
-            )
+            async with self._blocked_lock:
+                if self._blocked is None:
+                    self._blocked = (
+                        await blocked_either_way(self.graph, self.viewer_id)
+                        if self.viewer_id
+                        else frozenset()
+                    )
         return self._blocked

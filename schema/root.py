@@ -18,6 +18,8 @@ from strawberry.extensions import (
 from strawberry.types import ExecutionContext
 
 from api.settings import Settings, get_settings
+from schema.circles.discovery import DiscoveryQuery
+from schema.circles.merchants import MerchantsMutation
 from schema.circles.mutations import CirclesMutation
 from schema.circles.queries import CirclesQuery
 from schema.core import Info, resolve_node
@@ -31,17 +33,26 @@ from schema.people.contacts import ContactsMutation
 from schema.people.interactions import InteractionsMutation
 from schema.people.mutations import PeopleMutation
 from schema.people.queries import PeopleQuery
+from schema.posts.mutations import PostsMutation
+from schema.posts.queries import PostsQuery
 
 
 @strawberry.type
-class Query(PeopleQuery, CirclesQuery):
+class Query(PeopleQuery, CirclesQuery, DiscoveryQuery, PostsQuery):
     @strawberry.field(description="Any object by its global id; null when hidden or missing.")
     async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
         return await resolve_node(info, id)
 
 
 @strawberry.type
-class Mutation(PeopleMutation, InteractionsMutation, ContactsMutation, CirclesMutation):
+class Mutation(
+    PeopleMutation,
+    InteractionsMutation,
+    ContactsMutation,
+    CirclesMutation,
+    MerchantsMutation,
+    PostsMutation,
+):
     pass
 
 

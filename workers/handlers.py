@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 
 from api.settings import Settings
 from graph.driver import Graph
-from workers import suggestions
+from workers import feeds, suggestions
 from workers.queue import Handler, Job
 
 
@@ -35,7 +35,19 @@ class WorkerServices:
 def registry(services: WorkerServices) -> dict[str, Handler]:
     """Build the ``kind -> handler`` map for one worker process."""
 
-    async def refresh_suggestions(job: Job) -> None:
-        await suggestions.refresh(services.graph, services.redis, job)
+    graph, redis, settings = services.graph, services.redis, services.settings
 
-    return {suggestions.REFRESH_JOB: refresh_suggestions}
+    async def refresh_suggestions(job: Job) -> None:
+        await suggestions.refresh(graph, redis, job)
+
+    async def fan_out(job: Job) -> None:
+        await feeds.fan_out(graph, redis, settings, str(job.payload["post"]))
+
+    async def clean(job: Job) -> None:
+        await feeds.clean_timelines(graph, redis, settings, [str(u) for u in job.payload["users"]])
+
+    return {
+        suggestions.REFRESH_JOB: refresh_suggestions,
+        feeds.FANOUT_JOB: fan_out,
+        feeds.CLEAN_JOB: clean,
+    }

@@ -36,3 +36,65 @@ def suggestions(user_id: str) -> str:
 def rate_bucket(action: str, user_id: str) -> str:
     """Token bucket of one user for one action."""
     return f"{PREFIX}:{user_tag(user_id)}:rl:{action}"
+
+
+# ---------------------------------------------------------------- feeds
+
+
+def timeline(user_id: str) -> str:
+    """A user's home timeline: post ids scored by creation time in milliseconds."""
+    return f"{PREFIX}:{user_tag(user_id)}:tl"
+
+
+def circle_timeline(circle_id: str) -> str:
+    """A large circle's own timeline, merged into members' home feeds at read time."""
+    return f"{PREFIX}:{{c:{circle_id}}}:tl"
+
+
+def post_cache(post_id: str) -> str:
+    """A hydrated post (hash), so warm feeds never ask Neo4j."""
+    return f"{PREFIX}:{{p:{post_id}}}"
+
+
+def live_channel(user_id: str) -> str:
+    """Pub/sub channel announcing posts as they land in the user's timeline."""
+    return f"{PREFIX}:live:{user_id}"
+
+
+def timeline_ready(user_id: str) -> str:
+    """Present while the user's timeline is complete (absent: rebuild from Neo4j first)."""
+    return f"{PREFIX}:{user_tag(user_id)}:tl:ready"
+
+
+def timeline_lock(user_id: str) -> str:
+    """Held by the one reader rebuilding the user's timeline."""
+    return f"{PREFIX}:{user_tag(user_id)}:tl:lock"
+
+
+def circle_timeline_ready(circle_id: str) -> str:
+    return f"{PREFIX}:{{c:{circle_id}}}:tl:ready"
+
+
+def feed_view(user_id: str) -> str:
+    """Friends, blocks and circles that decide what of the timeline the user may see."""
+    return f"{PREFIX}:{user_tag(user_id)}:view"
+
+
+def reacted(user_id: str) -> str:
+    """Posts the user reacted to (for viewerReacted on warm reads)."""
+    return f"{PREFIX}:{user_tag(user_id)}:reacted"
+
+
+def user_card(user_id: str) -> str:
+    """A user's public record, cached for hydration."""
+    return f"{PREFIX}:{user_tag(user_id)}:card"
+
+
+def user_by_platform_id(platform_id: str) -> str:
+    return f"{PREFIX}:pid:{platform_id}"
+
+
+# Users who read their home feed lately (score: unix time); fan-out skips the others.
+FEED_ACTIVE = f"{PREFIX}:feed:active"
+# Users with a live homeFeedUpdates subscription open (worker publishes only to them).
+LIVE_USERS = f"{PREFIX}:live:users"

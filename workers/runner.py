@@ -9,11 +9,13 @@ import os
 import signal
 import socket
 
+from neo4j.exceptions import DriverError, Neo4jError
 from redis.exceptions import RedisError
 
 from api.settings import Settings
 from graph.driver import Graph, open_driver
 from workers.events import EventConsumer
+from workers.feeds import sweep_outbox
 from workers.handlers import WorkerServices, registry
 from workers.queue import Consumer
 from workers.redis import open_redis
@@ -70,6 +72,22 @@ async def consume_until_stopped(consumer: Consumer, stop: asyncio.Event) -> None
             backoff = BACKOFF_INITIAL_SECONDS
 
 
+async def sweep_until_stopped(services: WorkerServices, stop: asyncio.Event) -> None:
+    """The outbox sweeper: re-queue committed posts whose delivery never finished.
+
+    Any number of workers may sweep; a post queued twice is delivered idempotently.
+    """
+    interval = services.settings.outbox_sweep_seconds
+    while not stop.is_set():
+        try:
+            queued = await sweep_outbox(services.graph, services.redis, services.settings)
+            if queued:
+                log.info("outbox: re-queued %d undelivered posts", queued)
+        except (RedisError, OSError, Neo4jError, DriverError) as exc:
+            log.warning("outbox sweep failed (%s: %s)", type(exc).__name__, exc)
+        await _sleep_unless_stopped(stop, interval)
+
+
 async def run_worker(settings: Settings, consumer: str | None = None) -> None:
     """Consume jobs and platform events until SIGINT or SIGTERM, then close the clients.
 
@@ -115,7 +133,11 @@ async def run_worker(settings: Settings, consumer: str | None = None) -> None:
         ", ".join(sorted(handlers)) or "(none)",
     )
     try:
-        await asyncio.gather(consume_until_stopped(jobs, stop), consume_until_stopped(events, stop))
+        await asyncio.gather(
+            consume_until_stopped(jobs, stop),
+            consume_until_stopped(events, stop),
+            sweep_until_stopped(services, stop),
+        )
         log.info("worker %s stopping", name)
         for member in (jobs, events):
             with contextlib.suppress(RedisError, OSError):

@@ -143,7 +143,10 @@ class CirclesMutation:
     @mutation(signed_in)
     async def leave_circle(self, info: Info, circle_id: strawberry.ID) -> MembershipPayload:
         record = await domain.leave_circle(
-            info.context.graph, _viewer(info), _id(circle_id, "Circle", "circleId")
+            info.context.graph,
+            info.context.redis,
+            _viewer(info),
+            _id(circle_id, "Circle", "circleId"),
         )
         return await _membership(info, record)
 
@@ -154,6 +157,7 @@ class CirclesMutation:
     ) -> MembershipPayload:
         record = await domain.invite_to_circle(
             info.context.graph,
+            info.context.redis,
             _viewer(info),
             _id(circle_id, "Circle", "circleId"),
             _id(user_id, "User", "userId"),
@@ -167,6 +171,7 @@ class CirclesMutation:
     ) -> MembershipPayload:
         record = await domain.review_join_request(
             info.context.graph,
+            info.context.redis,
             _viewer(info),
             _id(circle_id, "Circle", "circleId"),
             _id(user_id, "User", "userId"),

@@ -13,6 +13,7 @@ from graph.merchants import Merchant as MerchantRecord
 from schema.core import Info, page_size
 from schema.pagination import Connection, connection, decode_cursor, encode_cursor
 from schema.people.types import User
+from schema.posts.types import Post, circle_posts
 
 # Registered with Strawberry under the contract's names; annotations use the domain enums.
 strawberry.enum(
@@ -195,6 +196,20 @@ class Circle(relay.Node):
         if not self.rights.members:
             return None
         return await self._memberships(info, domain.State.MEMBER, first, after)
+
+    @strawberry.field(
+        description="Null when the viewer may not read the circle's posts. Newest first; "
+        "removed posts only for moderators."
+    )
+    async def posts(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> Connection[Post] | None:
+        rights = self.rights
+        if not rights.posts:
+            return None
+        return await circle_posts(
+            info, self.id, moderator=rights.moderate, first=first, after=after
+        )
 
     @strawberry.field(description="Pending join requests: moderators and owner only, else null.")
     async def join_requests(

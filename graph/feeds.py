@@ -1,0 +1,168 @@
+"""The Cypher behind feeds: audiences, timeline rebuilds, the outbox, feed views."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, LiteralString
+
+from graph.driver import Graph
+
+FEED_POST_FIELDS: LiteralString = """
+    p {.id, .body, .createdAtMs, .reactionCount, .commentCount,
+       removed: coalesce(p.removed, false), deleted: coalesce(p.deleted, false),
+       createdAt: toString(p.createdAt),
+       authorId: [(a:User)-[:POSTED]->(p) | a.id][0],
+       circleId: [(p)-[:IN]->(c:Circle) | c.id][0],
+       circleSize: [(p)-[:IN]->(c:Circle) | c.memberCount][0]} AS post
+"""
+
+
+async def feed_posts(graph: Graph, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Posts as the feed caches them, by id (missing ids are absent)."""
+    result = await graph.read(
+        "UNWIND $ids AS pid MATCH (p:Post {id: pid}) RETURN " + FEED_POST_FIELDS, ids=list(ids)
+    )
+    return {r["post"]["id"]: dict(r["post"]) for r in result.records}
+
+
+async def audience_page(graph: Graph, post: dict[str, Any], *, after: str, limit: int) -> list[str]:
+    """One page of the users a post is delivered to, by id: the circle's members, or the
+    author and the author's friends; never anyone blocked either way with the author."""
+    if post["circleId"] is not None:
+        query: LiteralString = """
+            MATCH (a:User {id: $author})
+            MATCH (u:User)-[:MEMBER_OF {state: 'MEMBER'}]->(:Circle {id: $circle})
+            WHERE u.id > $after AND NOT EXISTS { (u)-[:BLOCKED]-(a) }
+            RETURN u.id AS id ORDER BY u.id LIMIT $limit
+        """
+    else:
+        query = """
+            MATCH (a:User {id: $author})
+            CALL (a) {
+                MATCH (a)-[:FRIEND]-(u:User) WHERE NOT EXISTS { (u)-[:BLOCKED]-(a) } RETURN u
+                UNION
+                RETURN a AS u
+            }
+            WITH u WHERE u.id > $after
+            RETURN u.id AS id ORDER BY u.id LIMIT $limit
+        """
+    result = await graph.read(
+        query, author=post["authorId"], circle=post["circleId"], after=after, limit=limit
+    )
+    return [r["id"] for r in result.records]
+
+
+async def mark_delivered(graph: Graph, post_id: str) -> None:
+    await graph.write(
+        "MATCH (p:Post {id: $id}) WHERE p.fanout = 'PENDING' SET p.fanout = 'DONE'", id=post_id
+    )
+
+
+async def undelivered(graph: Graph, *, older_than_ms: int, limit: int = 500) -> list[str]:
+    """The outbox: committed posts no worker has finished delivering."""
+    result = await graph.read(
+        """
+        MATCH (p:Post {fanout: 'PENDING'}) WHERE p.createdAtMs < $before
+        RETURN p.id AS id ORDER BY p.createdAtMs LIMIT $limit
+        """,
+        before=older_than_ms,
+        limit=limit,
+    )
+    return [r["id"] for r in result.records]
+
+
+@dataclass(frozen=True)
+class FeedView:
+    """What decides which timeline entries a user may see, kept beside the timeline."""
+
+    friends: frozenset[str] = frozenset()
+    blocked: frozenset[str] = frozenset()
+    # circle id -> role, for circles where the user is a MEMBER
+    circles: dict[str, str] = field(default_factory=dict)
+    large_circles: frozenset[str] = frozenset()
+
+
+async def feed_view(graph: Graph, user_id: str, *, large_above: int) -> FeedView:
+    result = await graph.read(
+        """
+        MATCH (me:User {id: $id})
+        RETURN [(me)-[:FRIEND]-(f:User) | f.id] AS friends,
+               [(me)-[:BLOCKED]-(b:User) | b.id] AS blocked,
+               [(me)-[r:MEMBER_OF {state: 'MEMBER'}]->(c:Circle) |
+                    {id: c.id, role: r.role, large: c.memberCount > $large}] AS circles
+        """,
+        id=user_id,
+        large=large_above,
+    )
+    if not result.records:
+        return FeedView()
+    row = result.records[0]
+    circles = row["circles"]
+    return FeedView(
+        friends=frozenset(row["friends"]),
+        blocked=frozenset(row["blocked"]),
+        circles={c["id"]: c["role"] for c in circles},
+        large_circles=frozenset(c["id"] for c in circles if c["large"]),
+    )
+
+
+async def timeline_from_graph(
+    graph: Graph, user_id: str, *, length: int, large_above: int
+) -> list[tuple[str, int]]:
+    """The newest posts a user's home timeline holds, as (post id, createdAtMs):
+    their own, friends' profile posts, and posts of their circles that are fanned out."""
+    result = await graph.read(
+        """
+        MATCH (me:User {id: $id})
+        CALL (me) {
+            MATCH (me)-[:POSTED]->(p:Post)
+            RETURN p ORDER BY p.createdAtMs DESC LIMIT $length
+            UNION
+            MATCH (me)-[:FRIEND]-(f:User)-[:POSTED]->(p:Post)
+            WHERE NOT EXISTS { (p)-[:IN]->(:Circle) }
+            RETURN p ORDER BY p.createdAtMs DESC LIMIT $length
+            UNION
+            MATCH (me)-[:MEMBER_OF {state: 'MEMBER'}]->(c:Circle)<-[:IN]-(p:Post)
+            WHERE c.memberCount <= $large
+            RETURN p ORDER BY p.createdAtMs DESC LIMIT $length
+        }
+        WITH me, p
+        WHERE NOT coalesce(p.deleted, false) AND NOT coalesce(p.removed, false)
+          AND NOT EXISTS { (me)-[:BLOCKED]-(:User)-[:POSTED]->(p) }
+        RETURN p.id AS id, p.createdAtMs AS score
+        ORDER BY score DESC LIMIT $length
+        """,
+        id=user_id,
+        length=length,
+        large=large_above,
+    )
+    return [(r["id"], r["score"]) for r in result.records]
+
+
+async def circle_timeline_from_graph(
+    graph: Graph, circle_id: str, *, length: int
+) -> list[tuple[str, int]]:
+    result = await graph.read(
+        """
+        MATCH (:Circle {id: $id})<-[:IN]-(p:Post)
+        WHERE NOT coalesce(p.deleted, false) AND NOT coalesce(p.removed, false)
+        RETURN p.id AS id, p.createdAtMs AS score ORDER BY score DESC LIMIT $length
+        """,
+        id=circle_id,
+        length=length,
+    )
+    return [(r["id"], r["score"]) for r in result.records]
+
+
+async def recent_reactions(graph: Graph, user_id: str, limit: int = 2000) -> list[str]:
+    """The posts the user reacted to most recently (feeds answer viewerReacted from these)."""
+    result = await graph.read(
+        """
+        MATCH (:User {id: $id})-[r:REACTED]->(p:Post)
+        RETURN p.id AS id ORDER BY r.at DESC LIMIT $limit
+        """,
+        id=user_id,
+        limit=limit,
+    )
+    return [r["id"] for r in result.records]

@@ -1,0 +1,1 @@
+"""Posts, reactions and comments: types, reads and writes."""

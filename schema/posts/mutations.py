@@ -1,0 +1,97 @@
+"""Writes to posts: each resolver checks the viewer and calls one action."""
+
+from __future__ import annotations
+
+import strawberry
+
+from graph import posts as domain
+from graph.errors import ActionError, ErrorCode, Problem
+from graph.users import UserRecord
+from schema.core import Info, UserError, internal_id, mutation, signed_in
+from schema.people.mutations import OkPayload
+from schema.posts.types import Comment, Post
+
+
+@strawberry.input
+class CreatePostInput:
+    circle_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Null for a profile post to friends."
+    )
+    body: str
+
+
+@strawberry.type
+class PostPayload:
+    post: Post | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class CommentPayload:
+    comment: Comment | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def _viewer(info: Info) -> UserRecord:
+    user = info.context.viewer.user
+    assert user is not None  # guaranteed by the signed_in requirement
+    return user
+
+
+def _id(global_id: str, type_name: str, field: str) -> str:
+    found = internal_id(global_id, type_name)
+    if found is None:
+        raise ActionError(Problem(ErrorCode.NOT_FOUND, f"{type_name.lower()} not found", field))
+    return found
+
+
+async def _post(info: Info, post_id: str) -> Post | None:
+    """The post as the viewer sees it right after their own change."""
+    info.context.loaders.forget_post(post_id)
+    found = await Post.visible(info, [post_id])
+    return found[0] if found else None
+
+
+@strawberry.type
+class PostsMutation:
+    @strawberry.mutation(
+        description="A post in a circle (MEMBERs who are not muted) or, without circleId, "
+        "on the viewer's profile for their friends."
+    )
+    @mutation(signed_in)
+    async def create_post(self, info: Info, input: CreatePostInput) -> PostPayload:
+        circle_id = _id(input.circle_id, "Circle", "circleId") if input.circle_id else None
+        record = await domain.create_post(
+            info.context.graph, info.context.redis, _viewer(info), circle_id, input.body
+        )
+        return PostPayload(post=await _post(info, record.id))
+
+    @strawberry.mutation(description="The author deletes their post; it is gone for everyone.")
+    @mutation(signed_in)
+    async def delete_post(self, info: Info, post_id: strawberry.ID) -> OkPayload:
+        internal = _id(post_id, "Post", "postId")
+        await domain.delete_post(info.context.graph, _viewer(info), internal)
+        info.context.loaders.forget_post(internal)
+        return OkPayload(ok=True)
+
+    @strawberry.mutation(description="Toggles the viewer's reaction: a second call removes it.")
+    @mutation(signed_in)
+    async def react_to_post(self, info: Info, post_id: strawberry.ID) -> PostPayload:
+        record = await domain.react_to_post(
+            info.context.graph, _viewer(info), _id(post_id, "Post", "postId")
+        )
+        return PostPayload(post=await _post(info, record.id))
+
+    @strawberry.mutation
+    @mutation(signed_in)
+    async def comment_on_post(
+        self, info: Info, post_id: strawberry.ID, body: str
+    ) -> CommentPayload:
+        record = await domain.comment_on_post(
+            info.context.graph,
+            info.context.redis,
+            _viewer(info),
+            _id(post_id, "Post", "postId"),
+            body,
+        )
+        return CommentPayload(comment=Comment.from_record(record))

@@ -1,0 +1,183 @@
+"""Post and Comment types; what a viewer may read is ``graph.posts.may_read``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry import relay
+
+from graph import posts as domain
+from graph.errors import ErrorCode
+from schema.core import ClientError, Info, page_size
+from schema.pagination import Connection, connection, decode_cursor, encode_cursor
+from schema.people.types import User
+
+if TYPE_CHECKING:
+    from schema.circles.types import Circle
+
+
+async def _author(info: Info, user_id: str) -> User:
+    record = await info.context.loaders.users.load(user_id)
+    if record is None:  # the graph guarantees an author; fail loudly if not
+        raise LookupError(f"author {user_id} is missing")
+    return User.from_record(record)
+
+
+@strawberry.type(name="Comment")
+class Comment(relay.Node):
+    id: relay.NodeID[str]
+    record: strawberry.Private[domain.CommentRecord]
+
+    @classmethod
+    def from_record(cls, record: domain.CommentRecord) -> Comment:
+        return cls(id=record.id, record=record)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Comment | None]:
+        """A comment is readable when its post is and its author is not blocked."""
+        ids = list(node_ids)
+        found = await domain.comments_by_ids(info.context.graph, ids)
+        readable = {p.id for p in await Post.visible(info, [c.post_id for c in found.values()])}
+        blocked = await info.context.loaders.blocked()
+        return [
+            cls.from_record(c)
+            if (c := found.get(i)) is not None
+            and c.post_id in readable
+            and c.author_id not in blocked
+            else None
+            for i in ids
+        ]
+
+    @strawberry.field
+    async def author(self, info: Info) -> User:
+        return await _author(info, self.record.author_id)
+
+    @strawberry.field
+    def body(self) -> str:
+        return self.record.body
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.record.created_at
+
+
+@strawberry.type(name="Post")
+class Post(relay.Node):
+    id: relay.NodeID[str]
+    item: strawberry.Private[domain.PostAccess]
+
+    @classmethod
+    async def visible(cls, info: Info, ids: Sequence[str]) -> list[Post]:
+        """The posts the viewer may read, in the order given (one batched load)."""
+        items = await info.context.loaders.posts.load_many(list(ids))
+        return [
+            cls(id=item.post.id, item=item)
+            for item in items
+            if item is not None and domain.may_read(item)
+        ]
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Post | None]:
+        ids = list(node_ids)
+        by_id = {p.id: p for p in await cls.visible(info, ids)}
+        return [by_id.get(i) for i in ids]
+
+    @property
+    def record(self) -> domain.PostRecord:
+        return self.item.post
+
+    @strawberry.field
+    async def author(self, info: Info) -> User:
+        return await _author(info, self.record.author_id)
+
+    @strawberry.field(description="Null for a profile post, which the author's friends see.")
+    async def circle(
+        self, info: Info
+    ) -> Annotated[Circle, strawberry.lazy("schema.circles.types")] | None:
+        from schema.circles.types import Circle
+
+        if self.record.circle_id is None:
+            return None
+        found = await Circle.visible(info, [self.record.circle_id])
+        return found[0] if found else None
+
+    @strawberry.field
+    def body(self) -> str:
+        return self.record.body
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.record.created_at
+
+    @strawberry.field
+    def reaction_count(self) -> int:
+        return self.record.reaction_count
+
+    @strawberry.field
+    def comment_count(self) -> int:
+        return self.record.comment_count
+
+    @strawberry.field
+    async def viewer_reacted(self, info: Info) -> bool:
+        if info.context.viewer.id is None:
+            return False
+        return await info.context.loaders.reacted.load(self.id)
+
+    @strawberry.field(
+        description="True only for moderators looking at a removed post; removed posts are "
+        "invisible to everyone else."
+    )
+    def removed(self) -> bool:
+        # A removed post is readable only by the circle's moderators (see may_read).
+        return self.record.removed and domain.moderates(self.item)
+
+    @strawberry.field(
+        description="Comments, oldest first (newest last), without deleted ones and without "
+        "those of users blocked either way with the viewer."
+    )
+    async def comments(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> Connection[Comment]:
+        size = page_size(info, first)
+        cursor = decode_cursor(after, 1)
+        records = await info.context.loaders.comments.load(
+            domain.CommentsPage(self.id, size + 1, str(cursor[0]) if cursor else None)
+        )
+        return connection(
+            [Comment.from_record(r) for r in records],
+            first=size,
+            cursor_of=lambda c: encode_cursor(c.id),
+        )
+
+
+async def circle_posts(
+    info: Info, circle_id: str, *, moderator: bool, first: int | None, after: str | None
+) -> Connection[Post]:
+    """A circle's posts, newest first; the caller has checked ``access(...).posts``."""
+    size = page_size(info, first)
+    cursor = decode_cursor(after, 2)
+    try:
+        keyset = (int(cursor[0]), str(cursor[1])) if cursor else None
+    except (TypeError, ValueError) as exc:
+        raise ClientError("invalid cursor", ErrorCode.INVALID_INPUT) from exc
+    ids = await domain.circle_posts_page(
+        info.context.graph,
+        circle_id,
+        info.context.viewer.id,
+        include_removed=moderator,
+        first=size + 1,
+        after=keyset,
+    )
+    found = await Post.visible(info, ids)
+    return connection(
+        found,
+        first=size,
+        cursor_of=lambda p: encode_cursor(p.record.created_at_ms, p.id),
+    )

@@ -1,0 +1,412 @@
+"""Home feeds: fan-out on write into capped per-user timelines in Redis.
+
+The path of a post: ``graph.posts.create_post`` commits it to Neo4j with
+``fanout = 'PENDING'`` and calls ``post_created``, which queues a fan-out job; a worker
+runs ``fan_out`` (audience in pages, timeline inserts, live notices) and marks the post
+``DONE``. If Redis or the workers were down, ``sweep_outbox`` finds posts still pending and
+queues them again, so nothing committed is lost between the two stores.
+
+Timelines are derived state: a missing one (Redis lost, new or returning user) is rebuilt
+from Neo4j on the first read, by one reader while the others wait. Circles larger than
+``fanout_max_audience`` are not fanned out; their posts go to the circle's own timeline,
+merged into members' feeds at read time. Every read filters by the viewer's feed view
+(friends, blocks, circles), so nothing they may no longer see appears, however it got in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from api.settings import Settings
+from graph import feeds as graph_feeds
+from graph.driver import Graph
+from graph.feeds import FeedView
+from workers import keys
+from workers.queue import enqueue
+
+log = logging.getLogger(__name__)
+
+FANOUT_JOB = "feed.fanout"
+CLEAN_JOB = "feed.clean"
+AUDIENCE_PAGE = 1000
+POST_CACHE_SECONDS = 7 * 24 * 3600
+VIEW_CACHE_SECONDS = 24 * 3600
+REBUILD_LOCK_SECONDS = 30
+
+# Insert and trim in one round trip; one key, so it stays inside one cluster slot.
+_INSERT_LUA = """
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+local extra = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
+if extra > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, extra - 1) end
+return extra
+"""
+
+
+@dataclass(frozen=True)
+class FeedPost:
+    """A post as the feed caches it in Redis."""
+
+    id: str
+    author_id: str
+    circle_id: str | None
+    body: str
+    created_at_ms: int
+    created_at: str
+    reaction_count: int
+    comment_count: int
+    removed: bool
+    deleted: bool
+
+    @classmethod
+    def from_graph(cls, row: dict[str, Any]) -> FeedPost:
+        return cls(
+            id=row["id"],
+            author_id=row["authorId"],
+            circle_id=row["circleId"],
+            body=row["body"],
+            created_at_ms=int(row["createdAtMs"]),
+            created_at=row["createdAt"],
+            reaction_count=int(row["reactionCount"] or 0),
+            comment_count=int(row["commentCount"] or 0),
+            removed=bool(row["removed"]),
+            deleted=bool(row["deleted"]),
+        )
+
+
+def visible_in_feed(post: FeedPost, viewer_id: str, view: FeedView) -> bool:
+    """Whether a timeline entry may be shown to the viewer now."""
+    if post.deleted or post.removed or post.author_id in view.blocked:
+        return False
+    if post.circle_id is not None:
+        return post.circle_id in view.circles
+    return post.author_id == viewer_id or post.author_id in view.friends
+
+
+# ---------------------------------------------------------------- write side
+
+
+async def post_created(redis: Redis, post_id: str) -> None:
+    """Queue the post's delivery. Failing here is safe: the sweeper retries it."""
+    await enqueue(redis, FANOUT_JOB, {"post": post_id})
+
+
+async def post_changed(redis: Redis, graph: Graph, post_ids: Iterable[str]) -> None:
+    """Refresh cached posts after counts, removal or deletion changed."""
+    found = await graph_feeds.feed_posts(graph, list(post_ids))
+    await cache_posts(redis, [FeedPost.from_graph(row) for row in found.values()])
+
+
+async def relationships_changed(redis: Redis, user_ids: Iterable[str]) -> None:
+    """Friends, blocks or circles changed: drop the users' feed views (rebuilt on the next
+    read, which filters at once) and queue a cleanup of their timelines."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return
+    async with redis.pipeline(transaction=False) as pipe:
+        for uid in ids:
+            pipe.delete(keys.feed_view(uid))
+        await pipe.execute()
+    await enqueue(redis, CLEAN_JOB, {"users": ids})
+
+
+async def reaction_changed(redis: Redis, user_id: str, post_id: str, reacted: bool) -> None:
+    if reacted:
+        await redis.sadd(keys.reacted(user_id), post_id)
+    else:
+        await redis.srem(keys.reacted(user_id), post_id)
+
+
+async def cache_posts(redis: Redis, posts: Sequence[FeedPost]) -> None:
+    if not posts:
+        return
+    async with redis.pipeline(transaction=False) as pipe:
+        for post in posts:
+            pipe.set(keys.post_cache(post.id), json.dumps(asdict(post)), ex=POST_CACHE_SECONDS)
+        await pipe.execute()
+
+
+async def _insert(redis: Redis, targets: Sequence[str], post: FeedPost, length: int) -> None:
+    script = redis.register_script(_INSERT_LUA)
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in targets:
+            await script(keys=[key], args=[post.created_at_ms, post.id, length], client=pipe)
+        await pipe.execute()
+
+
+async def fan_out(graph: Graph, redis: Redis, settings: Settings, post_id: str) -> int:
+    """Deliver one post to every timeline it belongs in; idempotent (ZADD of the same
+    member and score changes nothing). Returns how many timelines it went to."""
+    found = await graph_feeds.feed_posts(graph, [post_id])
+    if post_id not in found:
+        return 0
+    post = FeedPost.from_graph(found[post_id])
+    await cache_posts(redis, [post])
+    delivered = 0
+    if post.deleted or post.removed:
+        pass
+    elif post.circle_id is not None and found[post_id]["circleSize"] > settings.fanout_max_audience:
+        await _insert(redis, [keys.circle_timeline(post.circle_id)], post, settings.timeline_length)
+        delivered = 1
+    else:
+        cutoff = time.time() - settings.feed_active_days * 86400
+        after = ""
+        while True:
+            page = await graph_feeds.audience_page(
+                graph, found[post_id], after=after, limit=AUDIENCE_PAGE
+            )
+            if not page:
+                break
+            seen = await redis.zmscore(keys.FEED_ACTIVE, page)
+            targets = [
+                uid
+                for uid, last in zip(page, seen, strict=True)
+                if uid == post.author_id or (last is not None and last >= cutoff)
+            ]
+            await _insert(
+                redis, [keys.timeline(u) for u in targets], post, settings.timeline_length
+            )
+            await _announce(redis, targets, post.id)
+            delivered += len(targets)
+            after = page[-1]
+    await graph_feeds.mark_delivered(graph, post.id)
+    return delivered
+
+
+async def _announce(redis: Redis, user_ids: Sequence[str], post_id: str) -> None:
+    """Tell open homeFeedUpdates subscriptions (only users who have one)."""
+    if not user_ids:
+        return
+    online = await redis.hmget(keys.LIVE_USERS, list(user_ids))
+    listening = [u for u, n in zip(user_ids, online, strict=True) if n and int(n) > 0]
+    if listening:
+        async with redis.pipeline(transaction=False) as pipe:
+            for uid in listening:
+                pipe.publish(keys.live_channel(uid), post_id)
+            await pipe.execute()
+
+
+async def sweep_outbox(graph: Graph, redis: Redis, settings: Settings) -> int:
+    """Queue again the posts committed but not delivered (Redis or workers were down)."""
+    before = int((time.time() - settings.outbox_sweep_seconds) * 1000)
+    pending = await graph_feeds.undelivered(graph, older_than_ms=before)
+    for post_id in pending:
+        await post_created(redis, post_id)
+    return len(pending)
+
+
+async def clean_timelines(
+    graph: Graph, redis: Redis, settings: Settings, user_ids: Sequence[str]
+) -> None:
+    """Remove entries the users may no longer see (the read filter hides them already)."""
+    for uid in user_ids:
+        view = await load_view(graph, redis, settings, uid)
+        entries = [str(e) for e in await redis.zrange(keys.timeline(uid), 0, -1)]
+        posts = await load_posts(graph, redis, entries)
+        gone = [
+            pid for pid in entries if pid not in posts or not visible_in_feed(posts[pid], uid, view)
+        ]
+        if gone:
+            await redis.zrem(keys.timeline(uid), *gone)
+
+
+# ---------------------------------------------------------------- read side
+
+
+async def load_view(graph: Graph, redis: Redis, settings: Settings, user_id: str) -> FeedView:
+    raw = await redis.get(keys.feed_view(user_id))
+    if raw is not None:
+        data = json.loads(raw)
+        return FeedView(
+            friends=frozenset(data["friends"]),
+            blocked=frozenset(data["blocked"]),
+            circles=data["circles"],
+            large_circles=frozenset(data["large"]),
+        )
+    view = await graph_feeds.feed_view(graph, user_id, large_above=settings.fanout_max_audience)
+    payload = {
+        "friends": sorted(view.friends),
+        "blocked": sorted(view.blocked),
+        "circles": view.circles,
+        "large": sorted(view.large_circles),
+    }
+    recent = await graph_feeds.recent_reactions(graph, user_id)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.delete(keys.reacted(user_id))
+        if recent:
+            pipe.sadd(keys.reacted(user_id), *recent)
+        pipe.set(keys.feed_view(user_id), json.dumps(payload), ex=VIEW_CACHE_SECONDS)
+        await pipe.execute()
+    return view
+
+
+async def load_posts(graph: Graph, redis: Redis, post_ids: Sequence[str]) -> dict[str, FeedPost]:
+    """Posts from the Redis cache, falling back to one Neo4j query for the misses."""
+    if not post_ids:
+        return {}
+    raw = await redis.mget([keys.post_cache(pid) for pid in post_ids])
+    posts = {pid: FeedPost(**json.loads(r)) for pid, r in zip(post_ids, raw, strict=True) if r}
+    missing = [pid for pid in post_ids if pid not in posts]
+    if missing:
+        found = [
+            FeedPost.from_graph(row)
+            for row in (await graph_feeds.feed_posts(graph, missing)).values()
+        ]
+        await cache_posts(redis, found)
+        posts.update({p.id: p for p in found})
+    return posts
+
+
+async def _rebuild(
+    graph: Graph, redis: Redis, settings: Settings, key: str, ready: str, lock: str, entries_of: Any
+) -> None:
+    """Rebuild one timeline from Neo4j, once even under concurrent readers: the lock holder
+    rebuilds, the others wait for the ready marker (or take over if the holder died)."""
+    deadline = time.monotonic() + REBUILD_LOCK_SECONDS
+    while True:
+        if await redis.set(lock, "1", nx=True, ex=REBUILD_LOCK_SECONDS):
+            try:
+                entries = await entries_of()
+                async with redis.pipeline(transaction=True) as pipe:
+                    if entries:
+                        pipe.zadd(key, {pid: score for pid, score in entries})
+                        pipe.zremrangebyrank(key, 0, -(settings.timeline_length + 1))
+                    pipe.set(ready, "1")
+                    await pipe.execute()
+            finally:
+                await redis.delete(lock)
+            return
+        if await redis.exists(ready) or time.monotonic() > deadline:
+            return
+        await asyncio.sleep(0.02)
+
+
+async def ensure_timeline(graph: Graph, redis: Redis, settings: Settings, user_id: str) -> None:
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.exists(keys.timeline_ready(user_id))
+        pipe.zscore(keys.FEED_ACTIVE, user_id)
+        pipe.zadd(keys.FEED_ACTIVE, {user_id: time.time()})
+        ready, last_seen, _ = await pipe.execute()
+    returning = (
+        last_seen is not None and last_seen < time.time() - settings.feed_active_days * 86400
+    )
+    if ready and not returning:
+        return
+    if returning:
+        await redis.delete(keys.timeline_ready(user_id))
+
+    async def entries() -> list[tuple[str, int]]:
+        return await graph_feeds.timeline_from_graph(
+            graph,
+            user_id,
+            length=settings.timeline_length,
+            large_above=settings.fanout_max_audience,
+        )
+
+    await _rebuild(
+        graph,
+        redis,
+        settings,
+        keys.timeline(user_id),
+        keys.timeline_ready(user_id),
+        keys.timeline_lock(user_id),
+        entries,
+    )
+
+
+async def _ensure_circle_timelines(
+    graph: Graph, redis: Redis, settings: Settings, circle_ids: Sequence[str]
+) -> None:
+    if not circle_ids:
+        return
+    ready = await redis.mget([keys.circle_timeline_ready(c) for c in circle_ids])
+    for cid, ok in zip(circle_ids, ready, strict=True):
+        if ok:
+            continue
+
+        async def entries(cid: str = cid) -> list[tuple[str, int]]:
+            return await graph_feeds.circle_timeline_from_graph(
+                graph, cid, length=settings.timeline_length
+            )
+
+        await _rebuild(
+            graph,
+            redis,
+            settings,
+            keys.circle_timeline(cid),
+            keys.circle_timeline_ready(cid),
+            keys.circle_timeline(cid) + ":lock",
+            entries,
+        )
+
+
+async def home_page(
+    graph: Graph,
+    redis: Redis,
+    settings: Settings,
+    user_id: str,
+    *,
+    first: int,
+    after: tuple[int, str] | None,
+) -> list[FeedPost]:
+    """Up to ``first + 1`` posts of the user's home feed after the cursor, newest first.
+
+    Order is (createdAtMs desc, id desc); ids are time-ordered, so a cursor keeps its
+    place however many posts arrive above it.
+    """
+    await ensure_timeline(graph, redis, settings, user_id)
+    view = await load_view(graph, redis, settings, user_id)
+    large = sorted(view.large_circles)
+    await _ensure_circle_timelines(graph, redis, settings, large)
+    sources = [keys.timeline(user_id), *(keys.circle_timeline(c) for c in large)]
+    max_score: float | str = after[0] if after else "+inf"
+    shown: list[FeedPost] = []
+    batch = first + 1
+    offset = 0
+    while len(shown) < first + 1:
+        async with redis.pipeline(transaction=False) as pipe:
+            for key in sources:
+                pipe.zrange(
+                    key,
+                    max_score,
+                    "-inf",
+                    byscore=True,
+                    desc=True,
+                    offset=offset,
+                    num=batch,
+                    withscores=True,
+                )
+            ranges = await pipe.execute()
+        candidates = sorted(
+            {(int(score), pid) for rows in ranges for pid, score in rows},
+            key=lambda e: (e[0], e[1]),
+            reverse=True,
+        )
+        if after:
+            candidates = [c for c in candidates if (c[0], c[1]) < (after[0], after[1])]
+        already = {p.id for p in shown}
+        candidates = [c for c in candidates if c[1] not in already]
+        posts = await load_posts(graph, redis, [pid for _, pid in candidates])
+        for _, pid in candidates:
+            post = posts.get(pid)
+            if post is not None and visible_in_feed(post, user_id, view):
+                shown.append(post)
+        if all(len(rows) < batch for rows in ranges):
+            break  # every source is exhausted
+        offset += batch
+    shown.sort(key=lambda p: (p.created_at_ms, p.id), reverse=True)
+    return shown[: first + 1]
+
+
+async def reacted_to(redis: Redis, user_id: str, post_ids: Sequence[str]) -> list[bool]:
+    if not post_ids:
+        return []
+    flags = await redis.smismember(keys.reacted(user_id), list(post_ids))
+    return [bool(f) for f in flags]
