@@ -15,6 +15,7 @@ from api.settings import Settings
 from graph.driver import Graph
 from graph.users import user_by_platform_id
 from schema.dataloaders import Loaders
+from workers import cards
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,12 @@ class Context:
     rate_limited_for: float | None = None  # seconds; set by a rate-limited resolver
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.services.graph, self.viewer.id)
+        self.loaders = Loaders(self.services.graph, self.viewer.id, self.services.redis)
 
     def set_viewer(self, viewer: Viewer) -> None:
         """Sign the context in (websockets authenticate after connecting)."""
         self.viewer = viewer
-        self.loaders = Loaders(self.services.graph, viewer.id)
+        self.loaders = Loaders(self.services.graph, viewer.id, self.services.redis)
 
     @property
     def settings(self) -> Settings:
@@ -58,10 +59,14 @@ class Context:
         return self.services.redis
 
 
-async def load_viewer(graph: Graph, claims: Claims | None) -> Viewer:
+async def load_viewer(graph: Graph, redis: Redis, claims: Claims | None) -> Viewer:
     """A token for an unknown user signs nobody in, but its platform roles still hold,
-    so the platform can provision its first users."""
+    so the platform can provision its first users. Known users come from the card cache."""
     if claims is None:
         return ANONYMOUS
-    user = await user_by_platform_id(graph, claims.subject)
+    user = await cards.card_by_platform_id(redis, claims.subject)
+    if user is None:
+        user = await user_by_platform_id(graph, claims.subject)
+        if user is not None:
+            await cards.put_cards(redis, [user])
     return Viewer(user=user, roles=claims.roles)

@@ -59,7 +59,7 @@ class GraphQLApp(GraphQL[Context, None]):
             request=request,
             response=response,
             request_id=request.scope.get("state", {}).get("request_id", ""),
-            viewer=await load_viewer(services.graph, claims),
+            viewer=await load_viewer(services.graph, services.redis, claims),
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
@@ -78,5 +78,5 @@ class GraphQLApp(GraphQL[Context, None]):
             raise ConnectionRejectionError(
                 {"code": "UNAUTHENTICATED", "message": str(exc)}
             ) from exc
-        context.set_viewer(await load_viewer(context.graph, claims))
+        context.set_viewer(await load_viewer(context.graph, context.redis, claims))
         return await super().on_ws_connect(context)

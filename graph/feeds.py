@@ -14,6 +14,7 @@ FEED_POST_FIELDS: LiteralString = """
        createdAt: toString(p.createdAt),
        authorId: [(a:User)-[:POSTED]->(p) | a.id][0],
        circleId: [(p)-[:IN]->(c:Circle) | c.id][0],
+       circleVisibility: [(p)-[:IN]->(c:Circle) | c.visibility][0],
        circleSize: [(p)-[:IN]->(c:Circle) | c.memberCount][0]} AS post
 """
 

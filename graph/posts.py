@@ -29,7 +29,7 @@ from graph.driver import Graph, write_transaction
 from graph.errors import ActionError, ErrorCode, Problem
 from graph.users import UserRecord
 from graph.validation import check_text
-from workers.feeds import post_created
+from workers.feeds import post_changed, post_created, reaction_changed
 from workers.ratelimit import rate_limited, take
 
 log = logging.getLogger(__name__)
@@ -491,7 +491,7 @@ async def create_post(
     return post
 
 
-async def delete_post(graph: Graph, viewer: UserRecord, post_id: str) -> None:
+async def delete_post(graph: Graph, redis: Redis, viewer: UserRecord, post_id: str) -> None:
     """The author deletes their post: it stays in the graph (moderation history) but is
     gone for everyone. Others get NOT_FOUND if they cannot see it, FORBIDDEN if they can."""
 
@@ -514,9 +514,26 @@ async def delete_post(graph: Graph, viewer: UserRecord, post_id: str) -> None:
         )
 
     await write_transaction(graph, work)
+    await _refresh_feeds(graph, redis, post_id)
 
 
-async def react_to_post(graph: Graph, viewer: UserRecord, post_id: str) -> PostRecord:
+async def _refresh_feeds(
+    graph: Graph, redis: Redis, post_id: str, reactor: tuple[str, bool] | None = None
+) -> None:
+    """Feeds cache posts: refresh the cached copy (counts, deletion) after a change.
+
+    The change is committed already; if Redis is away, cached copies expire within an
+    hour and every feed read re-checks deletion against them.
+    """
+    try:
+        await post_changed(redis, graph, [post_id])
+        if reactor is not None:
+            await reaction_changed(redis, reactor[0], post_id, reactor[1])
+    except (RedisError, OSError) as exc:
+        log.warning("post %s changed but its feed copy was not refreshed: %s", post_id, exc)
+
+
+async def react_to_post(graph: Graph, redis: Redis, viewer: UserRecord, post_id: str) -> PostRecord:
     """Toggle the viewer's reaction; ``reactionCount`` changes under the post's lock."""
 
     async def work(tx: AsyncManagedTransaction) -> PostRecord:
@@ -544,7 +561,10 @@ async def react_to_post(graph: Graph, viewer: UserRecord, post_id: str) -> PostR
         record = await result.single(strict=True)
         return PostRecord.from_row(record["post"])
 
-    return await write_transaction(graph, work)
+    before = await reacted(graph, viewer.id, [post_id])
+    post = await write_transaction(graph, work)
+    await _refresh_feeds(graph, redis, post_id, (viewer.id, post_id not in before))
+    return post
 
 
 async def comment_on_post(
@@ -581,4 +601,6 @@ async def comment_on_post(
         record = await result.single(strict=True)
         return CommentRecord.from_row(record["comment"])
 
-    return await _with_fresh_id(graph, work)
+    comment = await _with_fresh_id(graph, work)
+    await _refresh_feeds(graph, redis, post_id)
+    return comment

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from redis.asyncio import Redis
 from strawberry.dataloader import DataLoader
 
 from graph.circles import CircleRecord, MembershipRecord, circles_by_ids, memberships_of
@@ -28,6 +29,7 @@ from graph.social import (
     requests_by_ids,
 )
 from graph.users import UserRecord, users_by_ids
+from workers import cards
 
 NO_RELATION = Relation(is_friend=False, mutual_friends=0)
 
@@ -36,6 +38,7 @@ NO_RELATION = Relation(is_friend=False, mutual_friends=0)
 class Loaders:
     graph: Graph
     viewer_id: str | None = None
+    redis: Redis | None = None
     users: DataLoader[str, UserRecord | None] = field(init=False)
     relations: DataLoader[str, Relation] = field(init=False)
     friend_requests: DataLoader[str, FriendRequestRecord | None] = field(init=False)
@@ -60,7 +63,14 @@ class Loaders:
         self.comments = DataLoader(load_fn=self._load_comments)
 
     async def _load_users(self, ids: Sequence[str]) -> list[UserRecord | None]:
-        found = await users_by_ids(self.graph, ids)
+        """From the Redis card cache first; Neo4j for the misses (which are then cached)."""
+        found = await cards.get_cards(self.redis, ids) if self.redis is not None else {}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            loaded = await users_by_ids(self.graph, missing)
+            if self.redis is not None:
+                await cards.put_cards(self.redis, loaded.values())
+            found.update(loaded)
         return [found.get(i) for i in ids]
 
     async def _load_relations(self, ids: Sequence[str]) -> list[Relation]:

@@ -33,12 +33,13 @@ from schema.people.contacts import ContactsMutation
 from schema.people.interactions import InteractionsMutation
 from schema.people.mutations import PeopleMutation
 from schema.people.queries import PeopleQuery
+from schema.posts.feed import FeedQuery, FeedSubscription
 from schema.posts.mutations import PostsMutation
 from schema.posts.queries import PostsQuery
 
 
 @strawberry.type
-class Query(PeopleQuery, CirclesQuery, DiscoveryQuery, PostsQuery):
+class Query(PeopleQuery, CirclesQuery, DiscoveryQuery, PostsQuery, FeedQuery):
     @strawberry.field(description="Any object by its global id; null when hidden or missing.")
     async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
         return await resolve_node(info, id)
@@ -53,6 +54,11 @@ class Mutation(
     MerchantsMutation,
     PostsMutation,
 ):
+    pass
+
+
+@strawberry.type
+class Subscription(FeedSubscription):
     pass
 
 
@@ -77,7 +83,11 @@ def make_schema(settings: Settings | None = None) -> strawberry.Schema:
         RateLimitHeaders,
     ]
     return QuanziSchema(
-        query=Query, mutation=Mutation, extensions=extensions, types=[relay.PageInfo]
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        types=[relay.PageInfo],
     )
 
 

@@ -493,6 +493,10 @@ def redis_command(settings: Settings, binary: str) -> list[str]:
         "",
         "--logfile",
         "",
+        # Timelines hold up to QUANZI_TIMELINE_LENGTH (800) entries: keep them in the compact
+        # listpack encoding (about 20 bytes an entry instead of about 100 as a skiplist).
+        "--zset-max-listpack-entries",
+        "1024",
     ]
 
 

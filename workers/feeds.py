@@ -16,14 +16,16 @@ merged into members' feeds at read time. Every read filters by the viewer's feed
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from api.settings import Settings
 from graph import feeds as graph_feeds
@@ -37,7 +39,7 @@ log = logging.getLogger(__name__)
 FANOUT_JOB = "feed.fanout"
 CLEAN_JOB = "feed.clean"
 AUDIENCE_PAGE = 1000
-POST_CACHE_SECONDS = 7 * 24 * 3600
+POST_CACHE_SECONDS = 3600  # refreshed on every change we make; an hour bounds the rest
 VIEW_CACHE_SECONDS = 24 * 3600
 REBUILD_LOCK_SECONDS = 30
 
@@ -57,6 +59,7 @@ class FeedPost:
     id: str
     author_id: str
     circle_id: str | None
+    circle_visibility: str | None
     body: str
     created_at_ms: int
     created_at: str
@@ -71,6 +74,7 @@ class FeedPost:
             id=row["id"],
             author_id=row["authorId"],
             circle_id=row["circleId"],
+            circle_visibility=row["circleVisibility"],
             body=row["body"],
             created_at_ms=int(row["createdAtMs"]),
             created_at=row["createdAt"],
@@ -410,3 +414,35 @@ async def reacted_to(redis: Redis, user_id: str, post_ids: Sequence[str]) -> lis
         return []
     flags = await redis.smismember(keys.reacted(user_id), list(post_ids))
     return [bool(f) for f in flags]
+
+
+@contextlib.asynccontextmanager
+async def live_posts(
+    graph: Graph, redis: Redis, settings: Settings, user_id: str
+) -> AsyncIterator[AsyncIterator[FeedPost]]:
+    """Posts as they land in the user's timeline (visible ones only), until the caller
+    leaves the context; the pub/sub connection and the online mark go with it."""
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(keys.live_channel(user_id))
+    await redis.hincrby(keys.LIVE_USERS, user_id, 1)
+
+    async def stream() -> AsyncIterator[FeedPost]:
+        async for message in pubsub.listen():
+            if message.get("type") != "message":
+                continue
+            post_id = str(message["data"])
+            found = await load_posts(graph, redis, [post_id])
+            view = await load_view(graph, redis, settings, user_id)
+            post = found.get(post_id)
+            if post is not None and visible_in_feed(post, user_id, view):
+                yield post
+
+    try:
+        yield stream()
+    finally:
+        with contextlib.suppress(RedisError, OSError):
+            if await redis.hincrby(keys.LIVE_USERS, user_id, -1) <= 0:
+                await redis.hdel(keys.LIVE_USERS, user_id)
+        with contextlib.suppress(RedisError, OSError):
+            await pubsub.unsubscribe()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]

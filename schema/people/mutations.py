@@ -9,6 +9,7 @@ from graph.errors import ActionError, ErrorCode, Problem
 from graph.users import UserRecord
 from schema.core import Info, UserError, admin, internal_id, mutation, signed_in
 from schema.people.types import FriendRequest, User
+from workers import cards
 
 
 @strawberry.input
@@ -88,6 +89,7 @@ class PeopleMutation:
             pepper=settings.pepper,
             default_trust_score=settings.default_trust_score,
         )
+        await cards.put_cards(info.context.redis, [record])  # write-through: no stale card
         return UserPayload(user=User.from_record(record))
 
     @strawberry.mutation(description="The viewer's own profile.")
@@ -99,6 +101,7 @@ class PeopleMutation:
             display_name=input.display_name,
             discoverable=input.discoverable,
         )
+        await cards.put_cards(info.context.redis, [record])  # write-through: no stale card
         return UserPayload(user=User.from_record(record))
 
     @strawberry.mutation(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import strawberry
 
 from graph import posts as domain
 from graph.errors import ActionError, ErrorCode, Problem
+from graph.posts import PostRecord
 from graph.users import UserRecord
 from schema.core import Info, UserError, internal_id, mutation, signed_in
 from schema.people.mutations import OkPayload
@@ -45,11 +48,18 @@ def _id(global_id: str, type_name: str, field: str) -> str:
     return found
 
 
-async def _post(info: Info, post_id: str) -> Post | None:
-    """The post as the viewer sees it right after their own change."""
+async def _post(info: Info, post_id: str, written: PostRecord | None = None) -> Post | None:
+    """The post as the viewer sees it right after their own change (with the counts their
+    own transaction wrote, not whatever later writers have made of them since)."""
     info.context.loaders.forget_post(post_id)
     found = await Post.visible(info, [post_id])
-    return found[0] if found else None
+    if not found:
+        return None
+    if written is None:
+        return found[0]
+    item = replace(found[0].item, post=written)
+    info.context.loaders.posts.prime(post_id, item, force=True)
+    return Post(id=post_id, item=item)
 
 
 @strawberry.type
@@ -70,7 +80,7 @@ class PostsMutation:
     @mutation(signed_in)
     async def delete_post(self, info: Info, post_id: strawberry.ID) -> OkPayload:
         internal = _id(post_id, "Post", "postId")
-        await domain.delete_post(info.context.graph, _viewer(info), internal)
+        await domain.delete_post(info.context.graph, info.context.redis, _viewer(info), internal)
         info.context.loaders.forget_post(internal)
         return OkPayload(ok=True)
 
@@ -78,9 +88,9 @@ class PostsMutation:
     @mutation(signed_in)
     async def react_to_post(self, info: Info, post_id: strawberry.ID) -> PostPayload:
         record = await domain.react_to_post(
-            info.context.graph, _viewer(info), _id(post_id, "Post", "postId")
+            info.context.graph, info.context.redis, _viewer(info), _id(post_id, "Post", "postId")
         )
-        return PostPayload(post=await _post(info, record.id))
+        return PostPayload(post=await _post(info, record.id, record))
 
     @strawberry.mutation
     @mutation(signed_in)

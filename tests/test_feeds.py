@@ -1,0 +1,219 @@
+"""Home feeds through the API, with the real worker handlers draining the job stream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from api.settings import Settings
+from graph.driver import Graph
+from tests.conftest import GQL
+from tests.test_friends import BLOCK, REMOVE, befriend
+from workers import feeds, keys, ratelimit
+from workers.handlers import WorkerServices, registry
+from workers.queue import Consumer
+
+POST = """mutation($input: CreatePostInput!) { createPost(input: $input) {
+  post { id } userErrors { code } } }"""
+FEED = """query($first: Int, $after: String) { homeFeed(first: $first, after: $after) {
+  edges { cursor node { id body author { handle } reactionCount commentCount viewerReacted
+  circle { id } } } pageInfo { hasNextPage endCursor } } }"""
+CIRCLE = """mutation($input: CreateCircleInput!) { createCircle(input: $input) {
+  circle { id } userErrors { code } } }"""
+JOIN = "mutation($id: ID!) { joinCircle(circleId: $id) { userErrors { code } } }"
+LEAVE = "mutation($id: ID!) { leaveCircle(circleId: $id) { userErrors { code } } }"
+
+
+@pytest.fixture(autouse=True)
+def generous_post_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests post in bursts; the post rate limit has its own tests."""
+    monkeypatch.setitem(ratelimit.POLICIES, "post", ratelimit.Policy(100, 1.0))
+
+
+@pytest.fixture
+async def drain(graph: Graph, redis: Redis, settings: Settings) -> Any:
+    """Run the worker's handlers until the job stream is empty."""
+    consumer = Consumer(
+        redis, registry(WorkerServices(settings, graph, redis)), "test-worker", block_ms=1
+    )
+
+    async def run() -> None:
+        while await consumer.run_once():
+            pass
+
+    return run
+
+
+async def post(client: GQL, user: dict[str, Any], body: str, circle: str | None = None) -> str:
+    data = await client(POST, {"input": {"body": body, "circleId": circle}}, token=user["token"])
+    payload = data["data"]["createPost"]
+    assert payload["userErrors"] == [], payload
+    post_id: str = payload["post"]["id"]
+    return post_id
+
+
+async def feed(client: GQL, user: dict[str, Any], first: int = 20) -> list[str]:
+    body = await client(FEED, {"first": first}, token=user["token"])
+    assert "errors" not in body, body
+    return [e["node"]["body"] for e in body["data"]["homeFeed"]["edges"]]
+
+
+async def circle(client: GQL, owner: dict[str, Any], name: str = "读书会") -> str:
+    body = await client(
+        CIRCLE,
+        {"input": {"name": name, "visibility": "SEMI_PUBLIC", "joinPolicy": "OPEN"}},
+        token=owner["token"],
+    )
+    circle_id: str = body["data"]["createCircle"]["circle"]["id"]
+    return circle_id
+
+
+async def test_profile_post_reaches_friends_only(client: GQL, drain: Any) -> None:
+    lin, chen, wang = (
+        await client.make_user("lin"),
+        await client.make_user("chen"),
+        await client.make_user("wang"),
+    )
+    await befriend(client, lin, chen)
+    for user in (lin, chen, wang):
+        assert await feed(client, user) == []  # each has read once: active
+    await post(client, lin, "今天天气不错")
+    await drain()
+    assert await feed(client, lin) == ["今天天气不错"]
+    assert await feed(client, chen) == ["今天天气不错"]
+    assert await feed(client, wang) == []
+
+
+async def test_circle_post_reaches_members_and_leaving_hides_it(client: GQL, drain: Any) -> None:
+    lin, chen = await client.make_user("lin"), await client.make_user("chen")
+    book = await circle(client, lin)
+    await client(JOIN, {"id": book}, token=chen["token"])
+    await feed(client, chen)
+    await post(client, lin, "本周读《活着》", book)
+    await drain()
+    assert await feed(client, chen) == ["本周读《活着》"]
+    await client(LEAVE, {"id": book}, token=chen["token"])
+    assert await feed(client, chen) == []
+
+
+async def test_unfriend_block_and_delete_hide_at_once(client: GQL, drain: Any) -> None:
+    lin, chen, wang = (
+        await client.make_user("lin"),
+        await client.make_user("chen"),
+        await client.make_user("wang"),
+    )
+    await befriend(client, lin, chen)
+    await befriend(client, lin, wang)
+    for user in (chen, wang):
+        await feed(client, user)
+    first = await post(client, lin, "one")
+    await post(client, lin, "two")
+    await drain()
+    assert await feed(client, chen) == ["two", "one"]
+    await client(REMOVE, {"id": chen["id"]}, token=lin["token"])
+    assert await feed(client, chen) == []
+    await client(BLOCK, {"id": wang["id"]}, token=lin["token"])
+    assert await feed(client, wang) == []
+    deleted = await client(
+        "mutation($id: ID!) { deletePost(postId: $id) { ok } }", {"id": first}, token=lin["token"]
+    )
+    assert deleted["data"]["deletePost"]["ok"] is True
+    assert await feed(client, lin) == ["two"]
+    # the cleaning job takes them out of the stored timelines too
+    await drain()
+    assert await feed(client, chen) == []
+
+
+async def test_flushall_rebuilds_the_same_first_page(client: GQL, drain: Any, redis: Redis) -> None:
+    lin, chen = await client.make_user("lin"), await client.make_user("chen")
+    await befriend(client, lin, chen)
+    book = await circle(client, chen)
+    await client(JOIN, {"id": book}, token=lin["token"])
+    await feed(client, lin)
+    for i in range(5):
+        await post(client, chen, f"profile {i}")
+        await post(client, chen, f"circle {i}", book)
+    await drain()
+    before = await client(FEED, {"first": 6}, token=lin["token"])
+    await redis.flushall()
+    after = await client(FEED, {"first": 6}, token=lin["token"])
+    assert after == before
+    assert len(before["data"]["homeFeed"]["edges"]) == 6
+
+
+async def test_posts_committed_before_any_worker_ran_are_rebuilt(client: GQL) -> None:
+    lin, chen = await client.make_user("lin"), await client.make_user("chen")
+    await befriend(client, lin, chen)
+    await post(client, chen, "hello")  # no worker ran; lin never read: rebuilt from Neo4j
+    assert await feed(client, lin) == ["hello"]
+
+
+async def test_large_circles_merge_at_read_time(
+    client: GQL, drain: Any, graph: Graph, redis: Redis, settings: Settings
+) -> None:
+    lin, chen = await client.make_user("lin"), await client.make_user("chen")
+    big = await circle(client, chen, "望京跑团")
+    await client(JOIN, {"id": big}, token=lin["token"])
+    await graph.write(
+        "MATCH (c:Circle {name: '望京跑团'}) SET c.memberCount = $n",
+        n=settings.fanout_max_audience + 1,
+    )
+    await redis.flushall()  # views now see it as large
+    await feed(client, lin)
+    await post(client, chen, "周六晨跑", big)
+    await drain()
+    lin_internal = (await graph.read("MATCH (u:User {handle: 'lin'}) RETURN u.id AS id")).records[
+        0
+    ]["id"]
+    assert await redis.zcard(keys.timeline(lin_internal)) == 0  # not fanned out
+    assert await feed(client, lin) == ["周六晨跑"]  # merged from the circle's timeline
+
+
+async def test_cursor_is_stable_while_new_posts_arrive(client: GQL, drain: Any) -> None:
+    lin = await client.make_user("lin")
+    await feed(client, lin)
+    for i in range(5):
+        await post(client, lin, f"p{i}")
+    await drain()
+    first = await client(FEED, {"first": 2}, token=lin["token"])
+    page = first["data"]["homeFeed"]
+    assert [e["node"]["body"] for e in page["edges"]] == ["p4", "p3"]
+    await post(client, lin, "newer")
+    await drain()
+    second = await client(
+        FEED, {"first": 2, "after": page["pageInfo"]["endCursor"]}, token=lin["token"]
+    )
+    assert [e["node"]["body"] for e in second["data"]["homeFeed"]["edges"]] == ["p2", "p1"]
+
+
+async def test_outbox_sweeper_requeues_undelivered_posts(
+    client: GQL, graph: Graph, redis: Redis, settings: Settings, drain: Any
+) -> None:
+    lin, chen = await client.make_user("lin"), await client.make_user("chen")
+    await befriend(client, lin, chen)
+    await feed(client, chen)
+    await post(client, lin, "lost job")
+    await redis.delete(keys.JOBS_STREAM)  # the queued job is lost (Redis restarted empty)
+    await graph.write("MATCH (p:Post) SET p.createdAtMs = p.createdAtMs - 60000")
+    assert await feeds.sweep_outbox(graph, redis, settings) == 1
+    await drain()
+    assert await feed(client, chen) == ["lost job"]
+    assert await feeds.sweep_outbox(graph, redis, settings) == 0  # delivered: DONE
+
+
+async def test_reactions_and_counts_show_in_the_feed(client: GQL, drain: Any) -> None:
+    lin, chen = await client.make_user("lin"), await client.make_user("chen")
+    await befriend(client, lin, chen)
+    await feed(client, chen)
+    post_id = await post(client, lin, "react to me")
+    await drain()
+    await client(
+        "mutation($id: ID!) { reactToPost(postId: $id) { post { id } } }",
+        {"id": post_id},
+        token=chen["token"],
+    )
+    body = await client(FEED, token=chen["token"])
+    node = body["data"]["homeFeed"]["edges"][0]["node"]
+    assert node["viewerReacted"] is True and node["reactionCount"] == 1
