@@ -23,6 +23,7 @@ from strawberry.types import Info as StrawberryInfo
 from api.auth import Viewer
 from api.context import Context
 from graph import errors as domain
+from graph.users import UserRecord
 
 Info: TypeAlias = StrawberryInfo[Context, None]
 
@@ -141,3 +142,20 @@ def internal_id(global_id: str, type_name: str) -> str | None:
     except relay.GlobalIDValueError:
         return None
     return decoded.node_id if decoded.type_name == type_name and decoded.node_id else None
+
+
+def viewer_record(info: Info) -> UserRecord:
+    """The signed-in viewer's record, in a resolver guarded by ``signed_in``."""
+    user = info.context.viewer.user
+    assert user is not None  # guaranteed by the signed_in requirement
+    return user
+
+
+def require_id(global_id: str, type_name: str, field: str) -> str:
+    """The internal id of a global id of this type; anything else is NOT_FOUND."""
+    found = internal_id(global_id, type_name)
+    if found is None:
+        raise domain.ActionError(
+            domain.Problem(domain.ErrorCode.NOT_FOUND, f"{type_name.lower()} not found", field)
+        )
+    return found

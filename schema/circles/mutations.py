@@ -5,10 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from graph import circles as domain
-from graph.errors import ActionError, ErrorCode, Problem
-from graph.users import UserRecord
 from schema.circles.types import Circle, Membership
-from schema.core import Info, UserError, internal_id, mutation, signed_in
+from schema.core import Info, UserError, mutation, require_id, signed_in, viewer_record
 from schema.people.types import User
 
 
@@ -48,19 +46,6 @@ class MembershipPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _viewer(info: Info) -> UserRecord:
-    user = info.context.viewer.user
-    assert user is not None  # guaranteed by the signed_in requirement
-    return user
-
-
-def _id(global_id: str, type_name: str, field: str) -> str:
-    found = internal_id(global_id, type_name)
-    if found is None:
-        raise ActionError(Problem(ErrorCode.NOT_FOUND, f"{type_name.lower()} not found", field))
-    return found
-
-
 async def _circle(info: Info, record: domain.CircleRecord) -> Circle:
     """The circle as the viewer sees it right after their own change."""
     info.context.loaders.forget_circle(record.id)
@@ -89,7 +74,7 @@ class CirclesMutation:
     async def create_circle(self, info: Info, input: CreateCircleInput) -> CirclePayload:
         record = await domain.create_circle(
             info.context.graph,
-            _viewer(info),
+            viewer_record(info),
             domain.CircleInput(
                 name=input.name,
                 description=input.description,
@@ -99,7 +84,9 @@ class CirclesMutation:
                 customers_only=input.customers_only,
                 service=input.service,
                 merchant_id=(
-                    _id(input.merchant_id, "Merchant", "merchantId") if input.merchant_id else None
+                    require_id(input.merchant_id, "Merchant", "merchantId")
+                    if input.merchant_id
+                    else None
                 ),
             ),
         )
@@ -112,8 +99,8 @@ class CirclesMutation:
     ) -> CirclePayload:
         record = await domain.update_circle(
             info.context.graph,
-            _viewer(info),
-            _id(id, "Circle", "id"),
+            viewer_record(info),
+            require_id(id, "Circle", "id"),
             domain.CircleInput(
                 name=input.name,
                 description=input.description,
@@ -133,8 +120,8 @@ class CirclesMutation:
         record = await domain.join_circle(
             info.context.graph,
             info.context.redis,
-            _viewer(info),
-            _id(circle_id, "Circle", "circleId"),
+            viewer_record(info),
+            require_id(circle_id, "Circle", "circleId"),
             message,
         )
         return await _membership(info, record)
@@ -145,8 +132,8 @@ class CirclesMutation:
         record = await domain.leave_circle(
             info.context.graph,
             info.context.redis,
-            _viewer(info),
-            _id(circle_id, "Circle", "circleId"),
+            viewer_record(info),
+            require_id(circle_id, "Circle", "circleId"),
         )
         return await _membership(info, record)
 
@@ -158,9 +145,9 @@ class CirclesMutation:
         record = await domain.invite_to_circle(
             info.context.graph,
             info.context.redis,
-            _viewer(info),
-            _id(circle_id, "Circle", "circleId"),
-            _id(user_id, "User", "userId"),
+            viewer_record(info),
+            require_id(circle_id, "Circle", "circleId"),
+            require_id(user_id, "User", "userId"),
         )
         return await _membership(info, record)
 
@@ -172,9 +159,9 @@ class CirclesMutation:
         record = await domain.review_join_request(
             info.context.graph,
             info.context.redis,
-            _viewer(info),
-            _id(circle_id, "Circle", "circleId"),
-            _id(user_id, "User", "userId"),
+            viewer_record(info),
+            require_id(circle_id, "Circle", "circleId"),
+            require_id(user_id, "User", "userId"),
             approve=approve,
         )
         return await _membership(info, record)

@@ -5,9 +5,15 @@ from __future__ import annotations
 import strawberry
 
 from graph import social, users
-from graph.errors import ActionError, ErrorCode, Problem
-from graph.users import UserRecord
-from schema.core import Info, UserError, admin, internal_id, mutation, signed_in
+from schema.core import (
+    Info,
+    UserError,
+    admin,
+    mutation,
+    require_id,
+    signed_in,
+    viewer_record,
+)
 from schema.people.types import FriendRequest, User
 from workers import cards
 
@@ -50,27 +56,6 @@ class OkPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _viewer(info: Info) -> UserRecord:
-    user = info.context.viewer.user
-    assert user is not None  # guaranteed by the signed_in requirement
-    return user
-
-
-def _user_id(global_id: str, field: str = "userId") -> str:
-    """The internal id of a user global id; anything else is NOT_FOUND."""
-    found = internal_id(global_id, "User")
-    if found is None:
-        raise ActionError(Problem(ErrorCode.NOT_FOUND, "user not found", field))
-    return found
-
-
-def _request_id(global_id: str) -> str:
-    found = internal_id(global_id, "FriendRequest")
-    if found is None:
-        raise ActionError(Problem(ErrorCode.NOT_FOUND, "friend request not found", "requestId"))
-    return found
-
-
 @strawberry.type
 class PeopleMutation:
     @strawberry.mutation(description="Platform only: create or update a user by platform id.")
@@ -97,7 +82,7 @@ class PeopleMutation:
     async def update_profile(self, info: Info, input: UpdateProfileInput) -> UserPayload:
         record = await users.update_profile(
             info.context.graph,
-            _viewer(info).id,
+            viewer_record(info).id,
             display_name=input.display_name,
             discoverable=input.discoverable,
         )
@@ -111,7 +96,7 @@ class PeopleMutation:
     async def send_friend_request(self, info: Info, user_id: strawberry.ID) -> FriendRequestPayload:
         ctx = info.context
         request = await social.send_friend_request(
-            ctx.graph, ctx.redis, _viewer(info), _user_id(user_id)
+            ctx.graph, ctx.redis, viewer_record(info), require_id(user_id, "User", "userId")
         )
         return FriendRequestPayload(request=FriendRequest.from_record(request))
 
@@ -122,7 +107,11 @@ class PeopleMutation:
     ) -> FriendRequestPayload:
         ctx = info.context
         request = await social.respond_to_friend_request(
-            ctx.graph, ctx.redis, _viewer(info).id, _request_id(request_id), accept=accept
+            ctx.graph,
+            ctx.redis,
+            viewer_record(info).id,
+            require_id(request_id, "FriendRequest", "requestId"),
+            accept=accept,
         )
         return FriendRequestPayload(request=FriendRequest.from_record(request))
 
@@ -133,7 +122,10 @@ class PeopleMutation:
     ) -> FriendRequestPayload:
         ctx = info.context
         request = await social.cancel_friend_request(
-            ctx.graph, ctx.redis, _viewer(info).id, _request_id(request_id)
+            ctx.graph,
+            ctx.redis,
+            viewer_record(info).id,
+            require_id(request_id, "FriendRequest", "requestId"),
         )
         return FriendRequestPayload(request=FriendRequest.from_record(request))
 
@@ -141,7 +133,9 @@ class PeopleMutation:
     @mutation(signed_in)
     async def remove_friend(self, info: Info, user_id: strawberry.ID) -> OkPayload:
         ctx = info.context
-        await social.remove_friend(ctx.graph, ctx.redis, _viewer(info).id, _user_id(user_id))
+        await social.remove_friend(
+            ctx.graph, ctx.redis, viewer_record(info).id, require_id(user_id, "User", "userId")
+        )
         return OkPayload(ok=True)
 
     @strawberry.mutation(
@@ -151,19 +145,25 @@ class PeopleMutation:
     @mutation(signed_in)
     async def block_user(self, info: Info, user_id: strawberry.ID) -> OkPayload:
         ctx = info.context
-        await social.block_user(ctx.graph, ctx.redis, _viewer(info).id, _user_id(user_id))
+        await social.block_user(
+            ctx.graph, ctx.redis, viewer_record(info).id, require_id(user_id, "User", "userId")
+        )
         return OkPayload(ok=True)
 
     @strawberry.mutation
     @mutation(signed_in)
     async def unblock_user(self, info: Info, user_id: strawberry.ID) -> OkPayload:
         ctx = info.context
-        await social.unblock_user(ctx.graph, ctx.redis, _viewer(info).id, _user_id(user_id))
+        await social.unblock_user(
+            ctx.graph, ctx.redis, viewer_record(info).id, require_id(user_id, "User", "userId")
+        )
         return OkPayload(ok=True)
 
     @strawberry.mutation(description="Never suggest this user to the viewer again.")
     @mutation(signed_in)
     async def dismiss_suggestion(self, info: Info, user_id: strawberry.ID) -> OkPayload:
         ctx = info.context
-        await social.dismiss_suggestion(ctx.graph, ctx.redis, _viewer(info).id, _user_id(user_id))
+        await social.dismiss_suggestion(
+            ctx.graph, ctx.redis, viewer_record(info).id, require_id(user_id, "User", "userId")
+        )
         return OkPayload(ok=True)

@@ -45,6 +45,7 @@ async def _hydrate(info: Info, items: list[feeds.FeedPost]) -> list[Post]:
     viewer = ctx.viewer.id
     assert viewer is not None
     view = await feeds.load_view(ctx.graph, ctx.redis, ctx.settings, viewer)
+    ctx.loaders.know_blocked(view.blocked)
     flags = await feeds.reacted_to(ctx.redis, viewer, [p.id for p in items])
     posts = []
     for item, flag in zip(items, flags, strict=True):

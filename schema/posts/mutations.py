@@ -7,10 +7,8 @@ from dataclasses import replace
 import strawberry
 
 from graph import posts as domain
-from graph.errors import ActionError, ErrorCode, Problem
 from graph.posts import PostRecord
-from graph.users import UserRecord
-from schema.core import Info, UserError, internal_id, mutation, signed_in
+from schema.core import Info, UserError, mutation, require_id, signed_in, viewer_record
 from schema.people.mutations import OkPayload
 from schema.posts.types import Comment, Post
 
@@ -35,19 +33,6 @@ class CommentPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _viewer(info: Info) -> UserRecord:
-    user = info.context.viewer.user
-    assert user is not None  # guaranteed by the signed_in requirement
-    return user
-
-
-def _id(global_id: str, type_name: str, field: str) -> str:
-    found = internal_id(global_id, type_name)
-    if found is None:
-        raise ActionError(Problem(ErrorCode.NOT_FOUND, f"{type_name.lower()} not found", field))
-    return found
-
-
 async def _post(info: Info, post_id: str, written: PostRecord | None = None) -> Post | None:
     """The post as the viewer sees it right after their own change (with the counts their
     own transaction wrote, not whatever later writers have made of them since)."""
@@ -70,17 +55,19 @@ class PostsMutation:
     )
     @mutation(signed_in)
     async def create_post(self, info: Info, input: CreatePostInput) -> PostPayload:
-        circle_id = _id(input.circle_id, "Circle", "circleId") if input.circle_id else None
+        circle_id = require_id(input.circle_id, "Circle", "circleId") if input.circle_id else None
         record = await domain.create_post(
-            info.context.graph, info.context.redis, _viewer(info), circle_id, input.body
+            info.context.graph, info.context.redis, viewer_record(info), circle_id, input.body
         )
         return PostPayload(post=await _post(info, record.id))
 
     @strawberry.mutation(description="The author deletes their post; it is gone for everyone.")
     @mutation(signed_in)
     async def delete_post(self, info: Info, post_id: strawberry.ID) -> OkPayload:
-        internal = _id(post_id, "Post", "postId")
-        await domain.delete_post(info.context.graph, info.context.redis, _viewer(info), internal)
+        internal = require_id(post_id, "Post", "postId")
+        await domain.delete_post(
+            info.context.graph, info.context.redis, viewer_record(info), internal
+        )
         info.context.loaders.forget_post(internal)
         return OkPayload(ok=True)
 
@@ -88,7 +75,10 @@ class PostsMutation:
     @mutation(signed_in)
     async def react_to_post(self, info: Info, post_id: strawberry.ID) -> PostPayload:
         record = await domain.react_to_post(
-            info.context.graph, info.context.redis, _viewer(info), _id(post_id, "Post", "postId")
+            info.context.graph,
+            info.context.redis,
+            viewer_record(info),
+            require_id(post_id, "Post", "postId"),
         )
         return PostPayload(post=await _post(info, record.id, record))
 
@@ -100,8 +90,8 @@ class PostsMutation:
         record = await domain.comment_on_post(
             info.context.graph,
             info.context.redis,
-            _viewer(info),
-            _id(post_id, "Post", "postId"),
+            viewer_record(info),
+            require_id(post_id, "Post", "postId"),
             body,
         )
         return CommentPayload(comment=Comment.from_record(record))
