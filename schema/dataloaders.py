@@ -124,6 +124,10 @@ class Loaders:
             with contextlib.suppress(KeyError):  # never loaded in this request
                 loader.clear(circle_id)
 
+    def know_blocked(self, blocked: frozenset[str]) -> None:
+        """The viewer's blocks are already known (the feed view carries them)."""
+        self._blocked = blocked
+
     async def blocked(self) -> frozenset[str]:
         """Users blocked by or blocking the viewer, loaded once per request (the lock makes
         the sibling fields of a list, resolved concurrently, share that one load)."""
