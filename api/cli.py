@@ -1,8 +1,9 @@
-"""The ``quanzi`` command line: serve, worker, migrate, stack, token, schema, demo."""
+"""The ``quanzi`` command line: serve, worker, migrate, stack, token, schema, demo, feeds."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import pathlib
 import sys
 
@@ -205,6 +206,152 @@ def import_(directory: pathlib.Path, batch_size: int | None, progress: bool) -> 
     click.echo(
         f"imported {len(reports)} files, {rows} rows in {seconds:.1f}s "
         f"({rows / seconds if seconds > 0 else rows:,.0f} rows/s)"
+    )
+
+
+@main.group()
+def feeds() -> None:
+    """Home feeds: dead-lettered jobs and timeline rebuilds."""
+
+
+@feeds.command("dead-letters")
+@click.option(
+    "--count", type=click.IntRange(min=1), default=100, show_default=True, help="Oldest N."
+)
+def feeds_dead_letters(count: int) -> None:
+    """List dead-lettered jobs, oldest first (the ID is what `feeds replay` takes)."""
+    from workers.queue import DeadLetter, dead_letters
+    from workers.redis import open_redis
+
+    async def _run() -> list[DeadLetter]:
+        redis = open_redis(get_settings())
+        try:
+            return await dead_letters(redis, count)
+        finally:
+            await redis.aclose()
+
+    letters = asyncio.run(_run())
+    if not letters:
+        click.echo("no dead letters")
+        return
+    for letter in letters:
+        error = " ".join(letter.error.split())
+        click.echo(
+            f"{letter.id}\tkind={letter.kind or '?'}\tdeliveries={letter.deliveries}"
+            f"\terror={error}\tpayload={letter.payload}"
+        )
+    click.echo(f"{len(letters)} dead letters shown")
+
+
+def _stream_id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+@feeds.command("replay")
+@click.argument("dead_letter_id", required=False)
+@click.option("--all", "replay_all", is_flag=True, help="Replay every dead letter.")
+def feeds_replay(dead_letter_id: str | None, replay_all: bool) -> None:
+    """Put a dead-lettered job (or --all of them) back on the job stream."""
+    if bool(dead_letter_id) == replay_all:
+        raise click.UsageError("give a dead letter ID or --all (not both)")
+    from redis.asyncio import Redis
+
+    from workers.keys import DEAD_LETTER_STREAM
+    from workers.queue import UnknownDeadLetter, dead_letters, replay_dead_letter
+    from workers.redis import open_redis
+
+    async def _all(redis: Redis) -> int:
+        # Only what is dead now: a job replayed and dead-lettered again meanwhile (a
+        # worker is running) gets a newer id and is left for the operator to look at.
+        newest = await redis.xrevrange(DEAD_LETTER_STREAM, "+", "-", count=1)
+        if not newest:
+            return 0
+        last = _stream_id(str(newest[0][0]))
+        replayed = 0
+        while True:
+            page = [d for d in await dead_letters(redis, 500) if _stream_id(d.id) <= last]
+            if not page:
+                return replayed
+            for letter in page:
+                with contextlib.suppress(UnknownDeadLetter):  # replayed by someone else
+                    await replay_dead_letter(redis, letter.id)
+                    replayed += 1
+
+    async def _run() -> str:
+        redis = open_redis(get_settings())
+        try:
+            if replay_all:
+                return f"replayed {await _all(redis)} dead letters"
+            assert dead_letter_id is not None
+            try:
+                new_id = await replay_dead_letter(redis, dead_letter_id)
+            except UnknownDeadLetter as exc:
+                raise click.ClickException(f"no dead letter {dead_letter_id}") from exc
+            return f"replayed {dead_letter_id} as job {new_id}"
+        finally:
+            await redis.aclose()
+
+    click.echo(asyncio.run(_run()))
+
+
+@feeds.command("rebuild")
+@click.option("--user", "platform_ids", multiple=True, metavar="PLATFORM_ID", help="Repeatable.")
+@click.option("--all", "rebuild_all", is_flag=True, help="Every user, in pages.")
+@click.option("--page-size", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
+def feeds_rebuild(
+    platform_ids: tuple[str, ...], rebuild_all: bool, page_size: int, progress: bool
+) -> None:
+    """Rebuild home timelines from Neo4j (--user PLATFORM_ID or --all).
+
+    Users not active lately only have their timeline dropped; it is rebuilt when they
+    next read their feed.
+    """
+    if bool(platform_ids) == rebuild_all:
+        raise click.UsageError("give --user PLATFORM_ID or --all (not both)")
+    from tqdm import tqdm
+
+    from graph import feeds as graph_feeds
+    from graph.driver import connect
+    from graph.users import user_by_platform_id
+    from workers.feeds import RebuildResult, rebuild_timelines
+    from workers.redis import open_redis
+
+    settings = get_settings()
+
+    async def _run() -> RebuildResult:
+        redis = open_redis(settings)
+        try:
+            async with connect(settings) as graph:
+                if not rebuild_all:
+                    ids = []
+                    for pid in platform_ids:
+                        user = await user_by_platform_id(graph, pid)
+                        if user is None:
+                            raise click.ClickException(f"no user with platform id {pid}")
+                        ids.append(user.id)
+                    return await rebuild_timelines(graph, redis, settings, ids)
+                total = await graph_feeds.count_users(graph)
+                rebuilt = dropped = 0
+                after = ""
+                with tqdm(total=total, unit="user", disable=not progress) as bar:
+                    while page := await graph_feeds.user_ids_page(
+                        graph, after=after, limit=page_size
+                    ):
+                        done = await rebuild_timelines(graph, redis, settings, page)
+                        rebuilt += done.rebuilt
+                        dropped += done.dropped
+                        bar.update(len(page))
+                        after = page[-1]
+                return RebuildResult(rebuilt=rebuilt, dropped=dropped)
+        finally:
+            await redis.aclose()
+
+    result = asyncio.run(_run())
+    click.echo(
+        f"timelines rebuilt: {result.rebuilt}; "
+        f"dropped (inactive users, rebuilt on their next read): {result.dropped}"
     )
 
 

@@ -1,0 +1,122 @@
+"""Redis memory per home-timeline entry.
+
+Fills ``--timelines`` sorted sets of ``--entries`` members each, in the real format (13-char
+ids from ``graph.posts.new_post_id()``, millisecond scores, the ``keys.timeline`` key
+names), then reports ``MEMORY USAGE key SAMPLES 0`` / entries averaged over the keys, and
+the growth of ``used_memory`` per entry (which includes the key's dict entry and name).
+Run twice in one go: with the stack's own config (listpack up to 1024 entries) and, for
+comparison, as a skiplist (``CONFIG SET zset-max-listpack-entries 128``; the original value
+is restored afterwards). Goal: <= 100 bytes an entry.
+
+    python -m bench.feeds_memory --timelines 2000 --entries 800
+
+Uses (and deletes) only its own keys under a ``bench`` user-id prefix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import time
+from typing import Any
+
+from api.settings import get_settings
+from bench.feeds_common import write_result
+from graph.posts import new_post_id
+from workers import keys
+from workers.redis import open_redis
+
+
+def _timeline_members(entries: int, rnd: random.Random) -> dict[str, int]:
+    """Posts of the last 30 days, as a real timeline would hold them."""
+    now = int(time.time() * 1000)
+    out: dict[str, int] = {}
+    while len(out) < entries:
+        pid, ms = new_post_id(now - rnd.randrange(30 * 86400 * 1000))
+        out[pid] = ms
+    return out
+
+
+async def _fill_and_measure(
+    redis: Any, names: list[str], entries: int, seed: int
+) -> dict[str, Any]:
+    rnd = random.Random(seed)
+    await redis.delete(*names)
+    before = int((await redis.info("memory"))["used_memory"])
+    for start in range(0, len(names), 50):
+        async with redis.pipeline(transaction=False) as pipe:
+            for key in names[start : start + 50]:
+                pipe.zadd(key, _timeline_members(entries, rnd))
+            await pipe.execute()
+    after = int((await redis.info("memory"))["used_memory"])
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in names:
+            pipe.memory_usage(key, samples=0)
+        usage = await pipe.execute()
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in names[:20]:
+            pipe.object("encoding", key)
+            pipe.zcard(key)
+        sample = await pipe.execute()
+    encodings = sorted({str(e) for e in sample[0::2]})
+    cards = set(sample[1::2])
+    assert cards == {entries}, cards
+    total = sum(int(u) for u in usage)
+    await redis.delete(*names)
+    return {
+        "encoding": encodings,
+        "keys": len(names),
+        "entries_per_key": entries,
+        "memory_usage_bytes_per_key": total / len(names),
+        "bytes_per_entry_memory_usage": total / (len(names) * entries),
+        "bytes_per_entry_used_memory_delta": (after - before) / (len(names) * entries),
+    }
+
+
+async def _main(args: argparse.Namespace) -> None:
+    settings = get_settings()
+    redis = open_redis(settings)
+    names = [keys.timeline(f"benchmem{i:06d}") for i in range(args.timelines)]
+    config = await redis.config_get("zset-max-listpack-entries")
+    original = str(config["zset-max-listpack-entries"])
+    out: dict[str, Any] = {"original_zset_max_listpack_entries": int(original)}
+    try:
+        out["stack_config"] = await _fill_and_measure(redis, names, args.entries, args.seed)
+        out["stack_config"]["zset_max_listpack_entries"] = int(original)
+        await redis.config_set("zset-max-listpack-entries", "128")
+        out["skiplist"] = await _fill_and_measure(redis, names, args.entries, args.seed)
+        out["skiplist"]["zset_max_listpack_entries"] = 128
+    finally:
+        await redis.config_set("zset-max-listpack-entries", original)
+        await redis.delete(*names)
+        await redis.aclose()
+    print(
+        f"\n**Timeline memory** ({args.timelines} timelines x {args.entries} entries, "
+        "13-char post ids, ms scores)\n"
+    )
+    print("| config | encoding | MEMORY USAGE B/entry | used_memory delta B/entry |")
+    print("|---|---|---|---|")
+    for name, label in (
+        ("stack_config", f"stack (listpack <= {original})"),
+        ("skiplist", "listpack <= 128"),
+    ):
+        r = out[name]
+        print(
+            f"| {label} | {','.join(r['encoding'])} | {r['bytes_per_entry_memory_usage']:.1f} "
+            f"| {r['bytes_per_entry_used_memory_delta']:.1f} |"
+        )
+    print("\ngoal: <= 100 B/entry with the stack's config")
+    print(f"wrote {write_result('feeds_memory', out)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Redis memory per timeline entry")
+    parser.add_argument("--timelines", type=int, default=2000)
+    parser.add_argument("--entries", type=int, default=800)
+    parser.add_argument("--seed", type=int, default=1)
+    asyncio.run(_main(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Notifications: what happened to the viewer, as a connection and a live subscription."""
