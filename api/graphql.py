@@ -46,7 +46,12 @@ class GraphQLApp(GraphQL[Context, None]):
             except AuthError as exc:
                 await unauthenticated(str(exc))(scope, receive, send)
                 return
+            viewer = await load_viewer(services.graph, services.redis, claims)
+            if viewer.user is not None and viewer.user.suspended:
+                await unauthenticated("account suspended")(scope, receive, send)
+                return
             scope.setdefault("state", {})["claims"] = claims
+            scope["state"]["viewer"] = viewer
         await super().__call__(scope, receive, send)
 
     async def get_context(
@@ -59,7 +64,8 @@ class GraphQLApp(GraphQL[Context, None]):
             request=request,
             response=response,
             request_id=request.scope.get("state", {}).get("request_id", ""),
-            viewer=await load_viewer(services.graph, services.redis, claims),
+            viewer=request.scope.get("state", {}).get("viewer")
+            or await load_viewer(services.graph, services.redis, claims),
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
@@ -78,5 +84,8 @@ class GraphQLApp(GraphQL[Context, None]):
             raise ConnectionRejectionError(
                 {"code": "UNAUTHENTICATED", "message": str(exc)}
             ) from exc
-        context.set_viewer(await load_viewer(context.graph, context.redis, claims))
+        viewer = await load_viewer(context.graph, context.redis, claims)
+        if viewer.user is not None and viewer.user.suspended:
+            raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": "suspended"})
+        context.set_viewer(viewer)
         return await super().on_ws_connect(context)

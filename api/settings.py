@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     feed_active_days: int = Field(default=14, ge=1)  # fan out only to users active lately
     outbox_sweep_seconds: float = Field(default=10.0, gt=0)  # pending posts older: re-queued
 
+    # Trust and safety: distinct members' open reports that hide a post pending review
+    report_hide_threshold: int = Field(default=3, ge=1)
+
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:
         if self.env == "production":

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from graph.driver import Graph, write_transaction
 from graph.errors import ActionError, ErrorCode, Problem, invalid
+from graph.notifications import notify_join_approved
 from graph.users import UserRecord, new_id
 from graph.validation import check_text, check_trust_score
 from workers.feeds import relationships_changed
@@ -646,6 +647,8 @@ async def invite_to_circle(
 
     invited = await write_transaction(graph, work)
     await _membership_changed(redis, invited, State.NONE)
+    if invited.state is State.MEMBER:  # they had asked to join: the invitation admitted them
+        await notify_join_approved(graph, redis, circle_id, user_id, moderator.id)
     return invited
 
 
@@ -676,6 +679,8 @@ async def review_join_request(
 
     reviewed = await write_transaction(graph, work)
     await _membership_changed(redis, reviewed, State.PENDING)
+    if reviewed.state is State.MEMBER:
+        await notify_join_approved(graph, redis, circle_id, user_id, moderator.id)
     return reviewed
 
 

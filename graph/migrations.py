@@ -42,6 +42,21 @@ STATEMENTS: tuple[LiteralString, ...] = (
     # posts: timeline order, and the outbox sweeper's scan for undelivered posts
     "CREATE RANGE INDEX post_created_at_ms IF NOT EXISTS FOR (n:Post) ON (n.createdAtMs)",
     "CREATE INDEX post_fanout IF NOT EXISTS FOR (n:Post) ON (n.fanout)",
+    # notifications: identity, idempotent creation, and each user's newest-first page
+    # (all, or only the unread: unreadFor is set only while unread)
+    "CREATE CONSTRAINT notification_id IF NOT EXISTS FOR (n:Notification) REQUIRE n.id IS UNIQUE",
+    "CREATE CONSTRAINT notification_dedupe_key IF NOT EXISTS "
+    "FOR (n:Notification) REQUIRE n.dedupeKey IS UNIQUE",
+    "CREATE RANGE INDEX notification_recipient_created IF NOT EXISTS "
+    "FOR (n:Notification) ON (n.recipientId, n.createdAtMs)",
+    "CREATE RANGE INDEX notification_unread_created IF NOT EXISTS "
+    "FOR (n:Notification) ON (n.unreadFor, n.createdAtMs)",
+    # trust and safety: one report per reporter and subject, one appeal per action
+    "CREATE CONSTRAINT report_dedupe IF NOT EXISTS FOR (n:Report) REQUIRE n.dedupeKey IS UNIQUE",
+    "CREATE CONSTRAINT appeal_id IF NOT EXISTS FOR (n:Appeal) REQUIRE n.id IS UNIQUE",
+    "CREATE CONSTRAINT appeal_action IF NOT EXISTS FOR (n:Appeal) REQUIRE n.actionId IS UNIQUE",
+    "CREATE INDEX appeal_state IF NOT EXISTS FOR (n:Appeal) ON (n.state)",
+    "CREATE CONSTRAINT automod_rule_id IF NOT EXISTS FOR (n:AutomodRule) REQUIRE n.id IS UNIQUE",
 )
 
 

@@ -15,7 +15,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, LiteralString, TypeVar
 
@@ -24,9 +24,11 @@ from neo4j.exceptions import ConstraintError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from graph import safety
 from graph.circles import MembershipRecord, Role, State, Visibility, access
 from graph.driver import Graph, write_transaction
 from graph.errors import ActionError, ErrorCode, Problem
+from graph.notifications import notify_comment
 from graph.users import UserRecord
 from graph.validation import check_text
 from workers.feeds import post_changed, post_created, reaction_changed
@@ -85,6 +87,7 @@ class PostRecord:
     reaction_count: int
     comment_count: int
     author_suspended: bool = False
+    hidden: bool = False  # held or reported: reads like removed (graph/reports.py)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> PostRecord:
@@ -102,6 +105,7 @@ class PostRecord:
             reaction_count=row["reactionCount"],
             comment_count=row["commentCount"],
             author_suspended=bool(row.get("authorSuspended")),
+            hidden=bool(row.get("hidden")),
         )
 
 
@@ -178,7 +182,7 @@ def may_read(item: PostAccess) -> bool:
     if post.circle_id is None or post.circle_visibility is None:
         return facts.viewer_id is not None and (facts.viewer_id == post.author_id or facts.friend)
     rights = access(post.circle_visibility, facts.state, facts.role)
-    return rights.moderate if post.removed else rights.posts
+    return rights.moderate if post.removed or post.hidden else rights.posts
 
 
 def interaction_problem(item: PostAccess, field: str = "postId") -> Problem | None:
@@ -192,7 +196,7 @@ def interaction_problem(item: PostAccess, field: str = "postId") -> Problem | No
     post, facts = item.post, item.facts
     if post.circle_id is None:
         return None
-    if facts.state is not State.MEMBER or post.removed:
+    if facts.state is not State.MEMBER or post.removed or post.hidden:
         return Problem(ErrorCode.FORBIDDEN, "only members of the circle take part", field)
     if facts.muted:
         return Problem(ErrorCode.MUTED, "you are muted in this circle", field)
@@ -210,7 +214,8 @@ _FACTS: LiteralString = """
     OPTIONAL MATCH (p)-[:IN]->(c:Circle)
     OPTIONAL MATCH (v)-[r:MEMBER_OF]->(c)
     RETURN p {.id, .body, .createdAt, .createdAtMs, .removed, .deleted, .reactionCount,
-              .commentCount, authorId: a.id, authorSuspended: coalesce(a.suspended, false),
+              .commentCount, .hidden, authorId: a.id,
+              authorSuspended: coalesce(a.suspended, false),
               circleId: c.id, circleVisibility: c.visibility} AS post,
            r {.state, .role, .bannedUntil, .mutedUntil} AS membership,
            v IS NOT NULL AND EXISTS { (v)-[:FRIEND]-(a) } AS friend,
@@ -284,7 +289,7 @@ async def circle_posts_page(
         OPTIONAL MATCH (v:User {id: $viewer})
         WITH v
         MATCH (c:Circle {id: $circle})<-[:IN]-(p:Post)<-[:POSTED]-(a:User)
-        WHERE NOT p.deleted AND ($removed OR NOT p.removed)
+        WHERE NOT p.deleted AND ($removed OR NOT (p.removed OR coalesce(p.hidden, false)))
           AND ($afterMs IS NULL OR p.createdAtMs < $afterMs
                OR (p.createdAtMs = $afterMs AND p.id < $afterId))
           AND NOT coalesce(a.suspended, false)
@@ -408,7 +413,7 @@ async def _lock(tx: AsyncManagedTransaction, post_id: str, viewer_id: str) -> Po
 
 _RETURN_POST: LiteralString = """
     RETURN p {.id, .body, .createdAt, .createdAtMs, .removed, .deleted, .reactionCount,
-              .commentCount, authorId: a.id, circleId: c.id,
+              .commentCount, .hidden, authorId: a.id, circleId: c.id,
               circleVisibility: c.visibility} AS post
 """
 
@@ -425,6 +430,7 @@ async def create_post(
     if problems:
         raise ActionError(*problems)
     await _limit(redis, "post", author, "circleId" if circle_id else "body")
+    held = await safety.hold_reason(graph, redis, author, circle_id, body)  # automod, x-posts
 
     async def work(tx: AsyncManagedTransaction) -> PostRecord:
         post_id, ms = new_post_id()
@@ -470,7 +476,7 @@ async def create_post(
             CREATE (a)-[:POSTED]->(p:Post {id: $id, body: $body,
                     createdAt: datetime({epochMillis: $ms}), createdAtMs: $ms,
                     removed: false, deleted: false, reactionCount: 0, commentCount: 0,
-                    fanout: 'PENDING'})
+                    fanout: 'PENDING', hidden: false})
             FOREACH (_ IN CASE WHEN c IS NULL THEN [] ELSE [1] END | CREATE (p)-[:IN]->(c))
             """
             + _RETURN_POST,
@@ -481,6 +487,9 @@ async def create_post(
             ms=ms,
         )
         created = await result.single(strict=True)
+        if held is not None and circle_id is not None:
+            await safety.hold_in_tx(tx, post_id, circle_id, held)
+            return replace(PostRecord.from_row(created["post"]), hidden=True)
         return PostRecord.from_row(created["post"])
 
     post = await _with_fresh_id(graph, work)
@@ -575,6 +584,8 @@ async def comment_on_post(
     if problems:
         raise ActionError(*problems)
     await _limit(redis, "comment", viewer, "body")
+    found_post = (await posts_for_viewer(graph, viewer.id, [post_id])).get(post_id)
+    await safety.comment_problem(graph, found_post.post.circle_id if found_post else None, body)
 
     async def work(tx: AsyncManagedTransaction) -> CommentRecord:
         comment_id, ms = new_post_id()
@@ -603,4 +614,5 @@ async def comment_on_post(
 
     comment = await _with_fresh_id(graph, work)
     await _refresh_feeds(graph, redis, post_id)
+    await notify_comment(graph, redis, comment.id, post_id, viewer.id)
     return comment

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from graph.driver import Graph, write_transaction
 from graph.errors import ActionError, ErrorCode, Problem
+from graph.notifications import notify_friend_request
 from graph.users import UserRecord, new_id
 from workers.feeds import relationships_changed
 from workers.ratelimit import rate_limited, take
@@ -159,6 +160,9 @@ async def send_friend_request(
     request = await write_transaction(graph, work)
     if request.state == ACCEPTED:
         await _people_changed(redis, [sender_id, target_id])
+    await notify_friend_request(
+        graph, redis, request.id, request.from_id, request.to_id, request.state
+    )
     return request
 
 
@@ -191,6 +195,7 @@ async def respond_to_friend_request(
         await _people_changed(redis, [closed.from_id, closed.to_id])
     else:
         await neighbourhood_changed(redis, [closed.from_id, closed.to_id])
+    await notify_friend_request(graph, redis, closed.id, closed.from_id, closed.to_id, closed.state)
     return closed
 
 

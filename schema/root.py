@@ -29,6 +29,12 @@ from schema.extensions import (
     RateLimitHeaders,
     log_errors,
 )
+from schema.moderation.actions import ModerationActionsMutation, ModerationActionsQuery
+from schema.moderation.reports import ReportsMutation, ReportsQuery
+from schema.moderation.safety import SafetyMutation, SafetyQuery
+from schema.notifications.mutations import NotificationsMutation
+from schema.notifications.queries import NotificationsQuery
+from schema.notifications.subscriptions import NotificationsSubscription
 from schema.people.contacts import ContactsMutation
 from schema.people.interactions import InteractionsMutation
 from schema.people.mutations import PeopleMutation
@@ -39,7 +45,17 @@ from schema.posts.queries import PostsQuery
 
 
 @strawberry.type
-class Query(PeopleQuery, CirclesQuery, DiscoveryQuery, PostsQuery, FeedQuery):
+class Query(
+    PeopleQuery,
+    CirclesQuery,
+    DiscoveryQuery,
+    PostsQuery,
+    FeedQuery,
+    NotificationsQuery,
+    ModerationActionsQuery,
+    ReportsQuery,
+    SafetyQuery,
+):
     @strawberry.field(description="Any object by its global id; null when hidden or missing.")
     async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
         return await resolve_node(info, id)
@@ -53,12 +69,16 @@ class Mutation(
     CirclesMutation,
     MerchantsMutation,
     PostsMutation,
+    NotificationsMutation,
+    ModerationActionsMutation,
+    ReportsMutation,
+    SafetyMutation,
 ):
     pass
 
 
 @strawberry.type
-class Subscription(FeedSubscription):
+class Subscription(FeedSubscription, NotificationsSubscription):
     pass
 
 

@@ -67,6 +67,9 @@ class FeedPost:
     comment_count: int
     removed: bool
     deleted: bool
+    # Defaults: copies cached before these fields existed read as visible.
+    hidden: bool = False  # held or reported pending review
+    author_suspended: bool = False
 
     @classmethod
     def from_graph(cls, row: dict[str, Any]) -> FeedPost:
@@ -82,12 +85,16 @@ class FeedPost:
             comment_count=int(row["commentCount"] or 0),
             removed=bool(row["removed"]),
             deleted=bool(row["deleted"]),
+            hidden=bool(row.get("hidden")),
+            author_suspended=bool(row.get("authorSuspended")),
         )
 
 
 def visible_in_feed(post: FeedPost, viewer_id: str, view: FeedView) -> bool:
     """Whether a timeline entry may be shown to the viewer now."""
     if post.deleted or post.removed or post.author_id in view.blocked:
+        return False
+    if post.hidden or post.author_suspended:
         return False
     if post.circle_id is not None:
         return post.circle_id in view.circles
@@ -149,8 +156,8 @@ async def fan_out(graph: Graph, redis: Redis, settings: Settings, post_id: str) 
     """Deliver one post to every timeline it belongs in; idempotent (ZADD of the same
     member and score changes nothing). Returns how many timelines it went to."""
     found = await graph_feeds.feed_posts(graph, [post_id])
-    if post_id not in found:
-        return 0
+    if post_id not in found or found[post_id].get("fanout") == "DONE":
+        return 0  # gone, or a duplicate job (the sweeper re-queues a backlog): done already
     post = FeedPost.from_graph(found[post_id])
     await cache_posts(redis, [post])
     delivered = 0
@@ -179,6 +186,8 @@ async def fan_out(graph: Graph, redis: Redis, settings: Settings, post_id: str) 
             )
             await _announce(redis, targets, post.id)
             delivered += len(targets)
+            if len(page) < AUDIENCE_PAGE:
+                break  # the last page: no need to ask for an empty one
             after = page[-1]
     await graph_feeds.mark_delivered(graph, post.id)
     return delivered
@@ -219,6 +228,49 @@ async def clean_timelines(
         ]
         if gone:
             await redis.zrem(keys.timeline(uid), *gone)
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    """What ``rebuild_timelines`` did: timelines rebuilt now, and timelines of inactive
+    users only dropped (rebuilt on their next read)."""
+
+    rebuilt: int = 0
+    dropped: int = 0
+
+
+async def rebuild_timelines(
+    graph: Graph, redis: Redis, settings: Settings, user_ids: Sequence[str]
+) -> RebuildResult:
+    """Rebuild the users' home timelines from Neo4j (an operator's repair tool).
+
+    Each timeline and its ready marker go in one transaction (one user's keys share a
+    slot), then ``ensure_timeline`` rebuilds it under the usual lock, so a reader meanwhile
+    waits for the rebuild instead of seeing an empty feed. Posts fanned out in between are
+    in Neo4j already, so the rebuild has them too.
+
+    Only users active within ``feed_active_days`` are rebuilt now: ``ensure_timeline``
+    marks the user active, and doing that for everyone would make fan-out deliver to every
+    user of the platform; a timeline of an inactive user (which fan-out does not keep up to
+    date) is only dropped and gets rebuilt when they next read their feed.
+    """
+    ids = list(dict.fromkeys(user_ids))
+    if not ids:
+        return RebuildResult()
+    cutoff = time.time() - settings.feed_active_days * 86400
+    seen = await redis.zmscore(keys.FEED_ACTIVE, ids)
+    rebuilt = dropped = 0
+    for uid, last in zip(ids, seen, strict=True):
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.timeline_ready(uid))
+            pipe.delete(keys.timeline(uid))
+            await pipe.execute()
+        if last is not None and last >= cutoff:
+            await ensure_timeline(graph, redis, settings, uid)
+            rebuilt += 1
+        else:
+            dropped += 1
+    return RebuildResult(rebuilt=rebuilt, dropped=dropped)
 
 
 # ---------------------------------------------------------------- read side

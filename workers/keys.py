@@ -98,3 +98,19 @@ def user_by_platform_id(platform_id: str) -> str:
 FEED_ACTIVE = f"{PREFIX}:feed:active"
 # Users with a live homeFeedUpdates subscription open (worker publishes only to them).
 LIVE_USERS = f"{PREFIX}:live:users"
+
+
+# ---------------------------------------------------------------- notifications
+
+
+def notification_channel(user_id: str) -> str:
+    """Pub/sub channel announcing the ids of the user's new notifications."""
+    return f"{PREFIX}:notif:live:{user_id}"
+
+
+# ---------------------------------------------------------------- trust and safety
+
+
+def crosspost(author_id: str, digest: str) -> str:
+    """Circles one author posted one (normalised) text into lately (score: unix time)."""
+    return f"{PREFIX}:{user_tag(author_id)}:xpost:{digest}"

@@ -1,0 +1,1 @@
+"""Moderation: actions in a circle, its mod log, reports and appeals."""
