@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     neo4j_database: str = "neo4j"
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_max_connections: int = Field(default=64, ge=1)
+    # Under Redis Cluster multi-key scripts must stay in one slot: fan-out then sends one
+    # script call per timeline instead of one per batch.
+    redis_cluster: bool = False
 
     jwt_secret: str | None = None
     contact_pepper: str | None = None

@@ -66,6 +66,13 @@ async def mark_delivered(graph: Graph, post_id: str) -> None:
     )
 
 
+async def mark_failed(graph: Graph, post_id: str) -> None:
+    """Give up delivering a post (it stays in Neo4j; timelines rebuilt from it include it)."""
+    await graph.write(
+        "MATCH (p:Post {id: $id}) WHERE p.fanout = 'PENDING' SET p.fanout = 'FAILED'", id=post_id
+    )
+
+
 async def undelivered(graph: Graph, *, older_than_ms: int, limit: int = 500) -> list[str]:
     """The outbox: committed posts no worker has finished delivering."""
     result = await graph.read(

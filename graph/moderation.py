@@ -287,7 +287,11 @@ async def _apply(
         if not remove and not target.post_removed:
             raise _not_found("this post is not removed", "postId")
         await tx.run(
-            "MATCH (p:Post {id: $post}) SET p.removed = $removed", post=data.post_id, removed=remove
+            # restoring is a review: a post hidden by reports comes back too
+            "MATCH (p:Post {id: $post}) SET p.removed = $removed, "
+            "p.hidden = CASE WHEN $removed THEN p.hidden ELSE false END",
+            post=data.post_id,
+            removed=remove,
         )
         return None, None
     if kind is Kind.BAN:

@@ -9,6 +9,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry import relay
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -91,13 +92,18 @@ class QuanziSchema(strawberry.Schema):
 
 def make_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or get_settings()
+    limits = [
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+    ]
     # Factories: Strawberry builds fresh extensions per request (the caches are shared).
     extensions: list[Any] = [
         partial(ParserCache, maxsize=settings.graphql_cache_size),
         partial(ValidationCache, maxsize=settings.graphql_cache_size),
         partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
-        partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
-        partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
+        # The limits' rule classes are built once: the validation cache keys on them, so
+        # rules made anew per request would never hit it.
+        partial(AddValidationRules, list(limits)),
         MaskUnexpectedErrors,
         OperationMetrics,
         RateLimitHeaders,

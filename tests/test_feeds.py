@@ -217,3 +217,22 @@ async def test_reactions_and_counts_show_in_the_feed(client: GQL, drain: Any) ->
     body = await client(FEED, token=chen["token"])
     node = body["data"]["homeFeed"]["edges"][0]["node"]
     assert node["viewerReacted"] is True and node["reactionCount"] == 1
+
+
+async def test_sweeper_gives_a_post_time_then_gives_up(
+    client: GQL, graph: Graph, redis: Redis, settings: Settings
+) -> None:
+    lin = await client.make_user("lin")
+    await post(client, lin, "never delivered")
+    await redis.delete(keys.JOBS_STREAM)
+    await graph.write("MATCH (p:Post) SET p.createdAtMs = p.createdAtMs - 60000")
+    pid = (await graph.read("MATCH (p:Post) RETURN p.id AS id")).records[0]["id"]
+    assert await feeds.sweep_outbox(graph, redis, settings) == 1
+    assert await feeds.sweep_outbox(graph, redis, settings) == 0  # its job gets time
+    for _ in range(feeds.MAX_SWEEPS - 1):
+        await redis.delete(keys.outbox_swept(pid))  # the window passes, still undelivered
+        assert await feeds.sweep_outbox(graph, redis, settings) == 1
+    await redis.delete(keys.outbox_swept(pid))
+    assert await feeds.sweep_outbox(graph, redis, settings) == 0
+    state = await graph.read("MATCH (p:Post {id: $id}) RETURN p.fanout AS f", id=pid)
+    assert state.records[0]["f"] == "FAILED"

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from api.settings import Settings
@@ -44,12 +45,22 @@ VIEW_CACHE_SECONDS = 24 * 3600
 REBUILD_LOCK_SECONDS = 30
 
 # Insert and trim in one round trip; one key, so it stays inside one cluster slot.
+# Insert and trim each timeline in the same script call. Under Redis Cluster a script may
+# only touch one slot, so it gets one key per call; on a single server one call serves a
+# whole batch of timelines, which is what makes fan-out cheap (one command per 500 users).
 _INSERT_LUA = """
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
-local extra = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
-if extra > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, extra - 1) end
-return extra
+local cap = tonumber(ARGV[3])
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, ARGV[1], ARGV[2])
+  local extra = redis.call('ZCARD', key) - cap
+  if extra > 0 then redis.call('ZREMRANGEBYRANK', key, 0, extra - 1) end
+end
+return #KEYS
 """
+_BATCH = 500
+SWEEP_WINDOW_SECONDS = 60
+MAX_SWEEPS = 5
+_scripts: dict[Redis, AsyncScript] = {}
 
 
 @dataclass(frozen=True)
@@ -144,11 +155,15 @@ async def cache_posts(redis: Redis, posts: Sequence[FeedPost]) -> None:
         await pipe.execute()
 
 
-async def _insert(redis: Redis, targets: Sequence[str], post: FeedPost, length: int) -> None:
-    script = redis.register_script(_INSERT_LUA)
+async def _insert(redis: Redis, settings: Settings, targets: Sequence[str], post: FeedPost) -> None:
+    script = _scripts.get(redis)
+    if script is None:
+        script = _scripts[redis] = redis.register_script(_INSERT_LUA)
+    size = 1 if settings.redis_cluster else _BATCH
+    args: list[int | str] = [post.created_at_ms, post.id, settings.timeline_length]
     async with redis.pipeline(transaction=False) as pipe:
-        for key in targets:
-            await script(keys=[key], args=[post.created_at_ms, post.id, length], client=pipe)
+        for start in range(0, len(targets), size):
+            await script(keys=list(targets[start : start + size]), args=args, client=pipe)
         await pipe.execute()
 
 
@@ -164,7 +179,7 @@ async def fan_out(graph: Graph, redis: Redis, settings: Settings, post_id: str) 
     if post.deleted or post.removed:
         pass
     elif post.circle_id is not None and found[post_id]["circleSize"] > settings.fanout_max_audience:
-        await _insert(redis, [keys.circle_timeline(post.circle_id)], post, settings.timeline_length)
+        await _insert(redis, settings, [keys.circle_timeline(post.circle_id)], post)
         delivered = 1
     else:
         cutoff = time.time() - settings.feed_active_days * 86400
@@ -181,9 +196,7 @@ async def fan_out(graph: Graph, redis: Redis, settings: Settings, post_id: str) 
                 for uid, last in zip(page, seen, strict=True)
                 if uid == post.author_id or (last is not None and last >= cutoff)
             ]
-            await _insert(
-                redis, [keys.timeline(u) for u in targets], post, settings.timeline_length
-            )
+            await _insert(redis, settings, [keys.timeline(u) for u in targets], post)
             await _announce(redis, targets, post.id)
             delivered += len(targets)
             if len(page) < AUDIENCE_PAGE:
@@ -207,12 +220,28 @@ async def _announce(redis: Redis, user_ids: Sequence[str], post_id: str) -> None
 
 
 async def sweep_outbox(graph: Graph, redis: Redis, settings: Settings) -> int:
-    """Queue again the posts committed but not delivered (Redis or workers were down)."""
+    """Queue again the posts committed but not delivered (Redis or workers were down).
+
+    A post is re-queued at most once per ``SWEEP_WINDOW_SECONDS`` (its job may simply be
+    waiting behind a backlog); after ``MAX_SWEEPS`` tries it is marked FAILED and logged,
+    so a post that can never be delivered does not hold up the ones behind it.
+    """
     before = int((time.time() - settings.outbox_sweep_seconds) * 1000)
     pending = await graph_feeds.undelivered(graph, older_than_ms=before)
+    window = max(SWEEP_WINDOW_SECONDS, 6 * settings.outbox_sweep_seconds)
+    queued = 0
     for post_id in pending:
+        if not await redis.set(keys.outbox_swept(post_id), "1", nx=True, ex=int(window)):
+            continue  # re-queued lately: give that job time
+        tries = await redis.incr(keys.outbox_sweeps(post_id))
+        await redis.expire(keys.outbox_sweeps(post_id), 86400)
+        if tries > MAX_SWEEPS:
+            await graph_feeds.mark_failed(graph, post_id)
+            log.error("post %s could not be delivered after %d tries: FAILED", post_id, tries)
+            continue
         await post_created(redis, post_id)
-    return len(pending)
+        queued += 1
+    return queued
 
 
 async def clean_timelines(

@@ -56,6 +56,16 @@ def post_cache(post_id: str) -> str:
     return f"{PREFIX}:{{p:{post_id}}}"
 
 
+def outbox_swept(post_id: str) -> str:
+    """Present while a sweeper's re-queue of this post is given time to run."""
+    return f"{PREFIX}:{{p:{post_id}}}:swept"
+
+
+def outbox_sweeps(post_id: str) -> str:
+    """How many times the sweeper re-queued this post."""
+    return f"{PREFIX}:{{p:{post_id}}}:sweeps"
+
+
 def live_channel(user_id: str) -> str:
     """Pub/sub channel announcing posts as they land in the user's timeline."""
     return f"{PREFIX}:live:{user_id}"
