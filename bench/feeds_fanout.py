@@ -200,7 +200,7 @@ async def insert_only(
     for _ in range(rounds):
         pid, ms = new_post_id()
         post = feeds.FeedPost(pid, "a", None, None, "", ms, "", 0, 0, False, False)
-        await feeds._insert(redis, targets, post, settings.timeline_length)
+        await feeds._insert(redis, settings, targets, post)
     lua = time.perf_counter() - t0
     await _clear_timelines(redis, audience)
     t0 = time.perf_counter()

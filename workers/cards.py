@@ -44,13 +44,12 @@ async def get_cards(redis: Redis, user_ids: Sequence[str]) -> dict[str, UserReco
 
 
 async def card_by_platform_id(redis: Redis, platform_id: str) -> UserRecord | None:
+    """The viewer of a token, in one round trip (the card is stored under both keys)."""
     try:
-        user_id = await redis.get(keys.user_by_platform_id(platform_id))
+        raw = await redis.get(keys.user_by_platform_id(platform_id))
     except (RedisError, OSError):
         return None
-    if user_id is None:
-        return None
-    return (await get_cards(redis, [str(user_id)])).get(str(user_id))
+    return _decode(str(raw)) if raw is not None else None
 
 
 async def put_cards(redis: Redis, records: Iterable[UserRecord]) -> None:
@@ -60,8 +59,9 @@ async def put_cards(redis: Redis, records: Iterable[UserRecord]) -> None:
     try:
         async with redis.pipeline(transaction=False) as pipe:
             for record in records:
-                pipe.set(keys.user_card(record.id), _encode(record), ex=CARD_SECONDS)
-                pipe.set(keys.user_by_platform_id(record.platform_id), record.id, ex=CARD_SECONDS)
+                card = _encode(record)
+                pipe.set(keys.user_card(record.id), card, ex=CARD_SECONDS)
+                pipe.set(keys.user_by_platform_id(record.platform_id), card, ex=CARD_SECONDS)
             await pipe.execute()
     except (RedisError, OSError):
         return

@@ -440,7 +440,7 @@ async def home_page(
     *,
     first: int,
     after: tuple[int, str] | None,
-) -> list[FeedPost]:
+) -> tuple[list[FeedPost], FeedView]:
     """Up to ``first + 1`` posts of the user's home feed after the cursor, newest first.
 
     Order is (createdAtMs desc, id desc); ids are time-ordered, so a cursor keeps its
@@ -487,7 +487,7 @@ async def home_page(
             break  # every source is exhausted
         offset += batch
     shown.sort(key=lambda p: (p.created_at_ms, p.id), reverse=True)
-    return shown[: first + 1]
+    return shown[: first + 1], view
 
 
 async def reacted_to(redis: Redis, user_id: str, post_ids: Sequence[str]) -> list[bool]:

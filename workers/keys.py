@@ -101,6 +101,7 @@ def user_card(user_id: str) -> str:
 
 
 def user_by_platform_id(platform_id: str) -> str:
+    """The same card as ``user_card``, found by the token's subject."""
     return f"{PREFIX}:pid:{platform_id}"
 
 

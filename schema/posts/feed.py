@@ -8,6 +8,7 @@ from datetime import datetime
 import strawberry
 
 from graph.circles import Role, State, Visibility
+from graph.feeds import FeedView
 from graph.posts import PostAccess, PostRecord, ViewerFacts
 from schema.core import Info, page_size
 from schema.pagination import Connection, connection, decode_cursor, encode_cursor
@@ -40,11 +41,14 @@ def _as_post(item: feeds.FeedPost, viewer_id: str, role: str | None, friend: boo
     return Post(id=item.id, item=PostAccess(post=record, facts=facts))
 
 
-async def _hydrate(info: Info, items: list[feeds.FeedPost]) -> list[Post]:
+async def _hydrate(
+    info: Info, items: list[feeds.FeedPost], view: FeedView | None = None
+) -> list[Post]:
     ctx = info.context
     viewer = ctx.viewer.id
     assert viewer is not None
-    view = await feeds.load_view(ctx.graph, ctx.redis, ctx.settings, viewer)
+    if view is None:
+        view = await feeds.load_view(ctx.graph, ctx.redis, ctx.settings, viewer)
     ctx.loaders.know_blocked(view.blocked)
     flags = await feeds.reacted_to(ctx.redis, viewer, [p.id for p in items])
     posts = []
@@ -76,7 +80,7 @@ class FeedQuery:
             return connection([], first=size, cursor_of=lambda p: "")
         cursor = decode_cursor(after, 2)
         ctx = info.context
-        items = await feeds.home_page(
+        items, view = await feeds.home_page(
             ctx.graph,
             ctx.redis,
             ctx.settings,
@@ -85,7 +89,7 @@ class FeedQuery:
             after=(int(cursor[0]), str(cursor[1])) if cursor else None,
         )
         return connection(
-            await _hydrate(info, items),
+            await _hydrate(info, items, view),
             first=size,
             cursor_of=lambda p: encode_cursor(p.record.created_at_ms, p.id),
         )
