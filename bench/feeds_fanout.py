@@ -144,13 +144,12 @@ async def profile(
         return wrapper
 
     patched: list[tuple[Any, str, str]] = [
-        (graph_feeds, "audience_page", "neo4j audience_page"),
+        (feeds, "_audience", "audience (Redis; Neo4j on a miss)"),
         (graph_feeds, "feed_posts", "neo4j feed_posts"),
         (graph_feeds, "mark_delivered", "neo4j mark_delivered"),
         (feeds, "_insert", "redis insert+trim pipeline"),
-        (feeds, "_announce", "redis live notices (HMGET)"),
+        (feeds, "_announce", "redis live notices (PUBLISH)"),
         (feeds, "cache_posts", "redis post cache SET"),
-        (redis, "zmscore", "redis ZMSCORE active filter"),
     ]
     originals = [getattr(owner, attr) for owner, attr, _ in patched]
     try:

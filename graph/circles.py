@@ -21,7 +21,7 @@ from graph.errors import ActionError, ErrorCode, Problem, invalid
 from graph.notifications import notify_join_approved
 from graph.users import UserRecord, new_id
 from graph.validation import check_text, check_trust_score
-from workers.feeds import relationships_changed
+from workers.feeds import members_changed, relationships_changed
 from workers.ratelimit import rate_limited, take
 from workers.suggestions import neighbourhood_changed
 
@@ -462,6 +462,7 @@ async def _remove_membership(
 async def _membership_changed(redis: Redis, membership: MembershipRecord, before: State) -> None:
     """Becoming or ceasing to be a MEMBER changes the user's feed and suggestions."""
     if (membership.state is State.MEMBER) != (before is State.MEMBER):
+        await members_changed(redis, membership.circle_id)
         await relationships_changed(redis, [membership.user_id])
         await neighbourhood_changed(redis, [membership.user_id])
 

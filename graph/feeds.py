@@ -29,33 +29,15 @@ async def feed_posts(graph: Graph, ids: Sequence[str]) -> dict[str, dict[str, An
     return {r["post"]["id"]: dict(r["post"]) for r in result.records}
 
 
-async def audience_page(graph: Graph, post: dict[str, Any], *, after: str, limit: int) -> list[str]:
-    """One page of the users a post is delivered to, by id: the circle's members, or the
-    author and the author's friends; never anyone blocked either way with the author."""
-    if post["circleId"] is not None:
-        query: LiteralString = """
-            MATCH (a:User {id: $author})
-            MATCH (u:User)-[:MEMBER_OF {state: 'MEMBER'}]->(:Circle {id: $circle})
-            WHERE u.id > $after AND NOT EXISTS { (u)-[:BLOCKED]-(a) }
-            WITH u.id AS id ORDER BY id LIMIT $limit
-            RETURN collect(id) AS ids
-        """
-    else:
-        query = """
-            MATCH (a:User {id: $author})
-            CALL (a) {
-                MATCH (a)-[:FRIEND]-(u:User) WHERE NOT EXISTS { (u)-[:BLOCKED]-(a) } RETURN u
-                UNION
-                RETURN a AS u
-            }
-            WITH u WHERE u.id > $after
-            WITH u.id AS id ORDER BY id LIMIT $limit
-            RETURN collect(id) AS ids
-        """
-    # One list in one record: the driver decodes a record at a time, so a page of 1,000
-    # rows cost ~80 ms on the client against ~2 ms as one list (bench/feeds_fanout.py).
+async def circle_member_ids(graph: Graph, circle_id: str) -> list[str]:
+    """Every MEMBER of a circle, as one list (fan-out caches it)."""
     result = await graph.read(
-        query, author=post["authorId"], circle=post["circleId"], after=after, limit=limit
+        """
+        MATCH (u:User)-[:MEMBER_OF {state: 'MEMBER'}]->(:Circle {id: $id})
+        WITH u.id AS id ORDER BY id
+        RETURN collect(id) AS ids
+        """,
+        id=circle_id,
     )
     return list(result.records[0]["ids"]) if result.records else []
 

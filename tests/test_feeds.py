@@ -236,3 +236,35 @@ async def test_sweeper_gives_a_post_time_then_gives_up(
     assert await feeds.sweep_outbox(graph, redis, settings) == 0
     state = await graph.read("MATCH (p:Post {id: $id}) RETURN p.fanout AS f", id=pid)
     assert state.records[0]["f"] == "FAILED"
+
+
+async def _timeline(graph: Graph, redis: Redis, handle: str) -> list[str]:
+    uid = (await graph.read("MATCH (u:User {handle: $h}) RETURN u.id AS id", h=handle)).records[0][
+        "id"
+    ]
+    return [str(p) for p in await redis.zrange(keys.timeline(uid), 0, -1)]
+
+
+async def test_fan_out_skips_blocked_members_and_follows_new_ones(
+    client: GQL, drain: Any, graph: Graph, redis: Redis
+) -> None:
+    lin, chen, wang = (
+        await client.make_user("lin"),
+        await client.make_user("chen"),
+        await client.make_user("wang"),
+    )
+    book = await circle(client, lin)
+    await client(JOIN, {"id": book}, token=chen["token"])
+    for user in (chen, wang):
+        await feed(client, user)
+    await client(BLOCK, {"id": lin["id"]}, token=chen["token"])
+    await post(client, lin, "first", book)
+    await drain()
+    assert await _timeline(graph, redis, "chen") == []  # blocked the author: not delivered
+    # a member who joins after the audience was cached receives the next post
+    await client(JOIN, {"id": book}, token=wang["token"])
+    await post(client, lin, "second", book)
+    await drain()
+    assert len(await _timeline(graph, redis, "wang")) == 1
+    # joining tops the timeline up with the circle's recent posts
+    assert await feed(client, wang) == ["second", "first"]

@@ -58,6 +58,7 @@ end
 return #KEYS
 """
 _BATCH = 500
+MEMBERS_CACHE_SECONDS = 300
 SWEEP_WINDOW_SECONDS = 60
 MAX_SWEEPS = 5
 _scripts: dict[Redis, AsyncScript] = {}
@@ -128,13 +129,16 @@ async def post_changed(redis: Redis, graph: Graph, post_ids: Iterable[str]) -> N
 
 async def relationships_changed(redis: Redis, user_ids: Iterable[str]) -> None:
     """Friends, blocks or circles changed: drop the users' feed views (rebuilt on the next
-    read, which filters at once) and queue a cleanup of their timelines."""
+    read, which filters at once), have their timelines topped up from Neo4j on that read
+    (a new friend's or circle's recent posts appear, as when following on Mastodon), and
+    queue a cleanup of what they may no longer see."""
     ids = sorted(set(user_ids))
     if not ids:
         return
     async with redis.pipeline(transaction=False) as pipe:
         for uid in ids:
             pipe.delete(keys.feed_view(uid))
+            pipe.delete(keys.timeline_ready(uid))
         await pipe.execute()
     await enqueue(redis, CLEAN_JOB, {"users": ids})
 
@@ -183,35 +187,54 @@ async def fan_out(graph: Graph, redis: Redis, settings: Settings, post_id: str) 
         delivered = 1
     else:
         cutoff = time.time() - settings.feed_active_days * 86400
-        after = ""
-        while True:
-            page = await graph_feeds.audience_page(
-                graph, found[post_id], after=after, limit=AUDIENCE_PAGE
-            )
-            if not page:
-                break
-            seen = await redis.zmscore(keys.FEED_ACTIVE, page)
+        audience = await _audience(graph, redis, settings, post)
+        for start in range(0, len(audience), AUDIENCE_PAGE):
+            page = audience[start : start + AUDIENCE_PAGE]
+            async with redis.pipeline(transaction=False) as pipe:
+                pipe.zmscore(keys.FEED_ACTIVE, page)
+                pipe.hmget(keys.LIVE_USERS, page)
+                seen, online = await pipe.execute()
             targets = [
                 uid
                 for uid, last in zip(page, seen, strict=True)
                 if uid == post.author_id or (last is not None and last >= cutoff)
             ]
             await _insert(redis, settings, [keys.timeline(u) for u in targets], post)
-            await _announce(redis, targets, post.id)
+            listening = [u for u, n in zip(page, online, strict=True) if n and int(n) > 0]
+            await _announce(redis, [u for u in listening if u in set(targets)], post.id)
             delivered += len(targets)
-            if len(page) < AUDIENCE_PAGE:
-                break  # the last page: no need to ask for an empty one
-            after = page[-1]
     await graph_feeds.mark_delivered(graph, post.id)
     return delivered
 
 
-async def _announce(redis: Redis, user_ids: Sequence[str], post_id: str) -> None:
+async def _audience(graph: Graph, redis: Redis, settings: Settings, post: FeedPost) -> list[str]:
+    """Who a post goes to, from Redis when it can: the author and their friends (the
+    author's feed view), or the circle's members (cached); never anyone blocked either
+    way with the author. Neo4j answers on a miss."""
+    author = await load_view(graph, redis, settings, post.author_id)
+    if post.circle_id is None:
+        members = [post.author_id, *sorted(author.friends)]
+    else:
+        members = await circle_members(graph, redis, post.circle_id)
+    return [u for u in members if u not in author.blocked]
+
+
+async def circle_members(graph: Graph, redis: Redis, circle_id: str) -> list[str]:
+    raw = await redis.get(keys.circle_members(circle_id))
+    if raw is not None:
+        return list(json.loads(raw))
+    members = await graph_feeds.circle_member_ids(graph, circle_id)
+    await redis.set(keys.circle_members(circle_id), json.dumps(members), ex=MEMBERS_CACHE_SECONDS)
+    return members
+
+
+async def members_changed(redis: Redis, circle_id: str) -> None:
+    """A circle's membership changed: its cached member list goes."""
+    await redis.delete(keys.circle_members(circle_id))
+
+
+async def _announce(redis: Redis, listening: Sequence[str], post_id: str) -> None:
     """Tell open homeFeedUpdates subscriptions (only users who have one)."""
-    if not user_ids:
-        return
-    online = await redis.hmget(keys.LIVE_USERS, list(user_ids))
-    listening = [u for u, n in zip(user_ids, online, strict=True) if n and int(n) > 0]
     if listening:
         async with redis.pipeline(transaction=False) as pipe:
             for uid in listening:

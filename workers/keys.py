@@ -51,6 +51,11 @@ def circle_timeline(circle_id: str) -> str:
     return f"{PREFIX}:{{c:{circle_id}}}:tl"
 
 
+def circle_members(circle_id: str) -> str:
+    """A circle's MEMBER ids (JSON), the audience of its posts."""
+    return f"{PREFIX}:{{c:{circle_id}}}:members"
+
+
 def post_cache(post_id: str) -> str:
     """A hydrated post (hash), so warm feeds never ask Neo4j."""
     return f"{PREFIX}:{{p:{post_id}}}"
