@@ -161,9 +161,8 @@ async def profile(
             delivered += await feeds.fan_out(graph, redis, settings, pid)
         total = time.perf_counter() - t0
     finally:
-        for (owner, attr, _), original in zip(patched[:-1], originals, strict=False):
+        for (owner, attr, _), original in zip(patched, originals, strict=True):
             setattr(owner, attr, original)
-        del redis.zmscore  # the instance attribute; the method shows through again
     stages = {
         name: {
             "seconds": s,
