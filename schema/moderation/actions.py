@@ -6,8 +6,15 @@ import strawberry
 
 from graph import circles as circles_domain
 from graph import moderation as domain
-from graph.errors import ActionError, ErrorCode, Problem
-from schema.core import Info, UserError, internal_id, mutation, page_size, signed_in
+from schema.core import (
+    Info,
+    UserError,
+    internal_id,
+    mutation,
+    page_size,
+    require_id,
+    signed_in,
+)
 from schema.moderation.types import ModAction, reads_log
 from schema.pagination import Connection, connection, decode_cursor, encode_cursor
 
@@ -29,13 +36,6 @@ class ModerateInput:
 class ModActionPayload:
     action: ModAction | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-def _id(global_id: str, type_name: str, field: str) -> str:
-    found = internal_id(global_id, type_name)
-    if found is None:
-        raise ActionError(Problem(ErrorCode.NOT_FOUND, f"{type_name.lower()} not found", field))
-    return found
 
 
 @strawberry.type
@@ -79,7 +79,7 @@ class ModerationActionsMutation:
     async def moderate(self, info: Info, input: ModerateInput) -> ModActionPayload:
         viewer = info.context.viewer
         assert viewer.user is not None  # guaranteed by the signed_in requirement
-        circle_id = _id(input.circle_id, "Circle", "circleId")
+        circle_id = require_id(input.circle_id, "Circle", "circleId")
         outcome = await domain.moderate(
             info.context.graph,
             info.context.redis,
@@ -87,8 +87,8 @@ class ModerationActionsMutation:
             domain.ModerateInput(
                 circle_id=circle_id,
                 kind=input.kind,
-                user_id=_id(input.user_id, "User", "userId") if input.user_id else None,
-                post_id=_id(input.post_id, "Post", "postId") if input.post_id else None,
+                user_id=require_id(input.user_id, "User", "userId") if input.user_id else None,
+                post_id=require_id(input.post_id, "Post", "postId") if input.post_id else None,
                 reason=input.reason,
                 duration_seconds=input.duration_seconds,
                 role=input.role,

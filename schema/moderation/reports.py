@@ -15,10 +15,17 @@ from strawberry import relay
 
 from graph import reports as domain
 from graph.circles import access
-from graph.errors import ActionError, ErrorCode, Problem
-from graph.users import UserRecord
 from schema.circles.types import Circle
-from schema.core import Info, UserError, internal_id, mutation, page_size, signed_in
+from schema.core import (
+    Info,
+    UserError,
+    internal_id,
+    mutation,
+    page_size,
+    require_id,
+    signed_in,
+    viewer_record,
+)
 from schema.pagination import Connection, connection, decode_cursor, encode_cursor
 from schema.people.types import User
 from schema.posts.types import Post
@@ -183,25 +190,8 @@ class AppealPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _viewer(info: Info) -> UserRecord:
-    user = info.context.viewer.user
-    assert user is not None  # guaranteed by the signed_in requirement
-    return user
-
-
 def _id(global_id: str | None, type_name: str, field: str) -> str | None:
-    if global_id is None:
-        return None
-    found = internal_id(global_id, type_name)
-    if found is None:
-        raise ActionError(Problem(ErrorCode.NOT_FOUND, f"{type_name.lower()} not found", field))
-    return found
-
-
-def _required(global_id: str, type_name: str, field: str) -> str:
-    found = _id(global_id, type_name, field)
-    assert found is not None
-    return found
+    return require_id(global_id, type_name, field) if global_id is not None else None
 
 
 @strawberry.type
@@ -256,7 +246,7 @@ class ReportsMutation:
         record = await domain.file_report(
             ctx.graph,
             ctx.redis,
-            _viewer(info),
+            viewer_record(info),
             post_id=_id(input.post_id, "Post", "postId"),
             user_id=_id(input.user_id, "User", "userId"),
             circle_id=_id(input.circle_id, "Circle", "circleId"),
@@ -274,8 +264,8 @@ class ReportsMutation:
         record = await domain.resolve_report(
             ctx.graph,
             ctx.redis,
-            _viewer(info),
-            _required(report_id, "Report", "reportId"),
+            viewer_record(info),
+            require_id(report_id, "Report", "reportId"),
             dismiss,
         )
         if record.post_id is not None:
@@ -287,8 +277,8 @@ class ReportsMutation:
     async def appeal(self, info: Info, action_id: strawberry.ID, message: str) -> AppealPayload:
         record = await domain.file_appeal(
             info.context.graph,
-            _viewer(info),
-            _required(action_id, "ModAction", "actionId"),
+            viewer_record(info),
+            require_id(action_id, "ModAction", "actionId"),
             message,
         )
         return AppealPayload(appeal=Appeal(id=record.id, record=record))
@@ -302,6 +292,6 @@ class ReportsMutation:
     ) -> AppealPayload:
         ctx = info.context
         record = await domain.decide_appeal(
-            ctx.graph, _viewer(info), _required(appeal_id, "Appeal", "appealId"), accept
+            ctx.graph, viewer_record(info), require_id(appeal_id, "Appeal", "appealId"), accept
         )
         return AppealPayload(appeal=Appeal(id=record.id, record=record))

@@ -7,8 +7,16 @@ import strawberry
 from graph import automod as domain
 from graph import safety
 from graph.errors import ActionError, ErrorCode, Problem
-from graph.users import UserRecord
-from schema.core import Info, UserError, admin, internal_id, mutation, signed_in
+from schema.core import (
+    Info,
+    UserError,
+    admin,
+    internal_id,
+    mutation,
+    require_id,
+    signed_in,
+    viewer_record,
+)
 from schema.moderation.reports import moderates
 from schema.people.mutations import UserPayload
 from schema.people.types import User
@@ -44,16 +52,7 @@ def _rule(r: domain.AutomodRule) -> AutomodRule:
 
 
 def _circle(global_id: str) -> str:
-    found = internal_id(global_id, "Circle")
-    if found is None:
-        raise ActionError(Problem(ErrorCode.NOT_FOUND, "circle not found", "circleId"))
-    return found
-
-
-def _viewer(info: Info) -> UserRecord:
-    user = info.context.viewer.user
-    assert user is not None  # guaranteed by the signed_in requirement
-    return user
+    return require_id(global_id, "Circle", "circleId")
 
 
 @strawberry.type
@@ -79,7 +78,7 @@ class SafetyMutation:
     ) -> AutomodRulesPayload:
         saved = await domain.set_rules(
             info.context.graph,
-            _viewer(info),
+            viewer_record(info),
             _circle(circle_id),
             [domain.RuleInput(r.label, r.pattern, r.action) for r in rules],
         )
