@@ -29,22 +29,35 @@ async def feed_posts(graph: Graph, ids: Sequence[str]) -> dict[str, dict[str, An
     return {r["post"]["id"]: dict(r["post"]) for r in result.records}
 
 
-async def circle_member_ids(graph: Graph, circle_id: str) -> list[str]:
-    """Every MEMBER of a circle, as one list (fan-out caches it)."""
+async def circle_member_ids(graph: Graph, circle_id: str, *, at_most: int) -> list[str] | None:
+    """Every MEMBER of a circle as one list, or None for a circle of more than ``at_most``
+    members (merged at read time instead of fanned out)."""
     result = await graph.read(
         """
-        MATCH (u:User)-[:MEMBER_OF {state: 'MEMBER'}]->(:Circle {id: $id})
-        WITH u.id AS id ORDER BY id
-        RETURN collect(id) AS ids
+        MATCH (c:Circle {id: $id})
+        WITH c, coalesce(c.memberCount, 0) > $most AS large
+        OPTIONAL CALL (c, large) {
+            WITH c WHERE NOT large
+            MATCH (u:User)-[:MEMBER_OF {state: 'MEMBER'}]->(c)
+            WITH u.id AS id ORDER BY id
+            RETURN collect(id) AS ids
+        }
+        RETURN large, ids
         """,
         id=circle_id,
+        most=at_most,
     )
-    return list(result.records[0]["ids"]) if result.records else []
+    if not result.records:
+        return []
+    row = result.records[0]
+    return None if row["large"] else list(row["ids"] or [])
 
 
-async def mark_delivered(graph: Graph, post_id: str) -> None:
+async def mark_delivered(graph: Graph, post_ids: list[str]) -> None:
     await graph.write(
-        "MATCH (p:Post {id: $id}) WHERE p.fanout = 'PENDING' SET p.fanout = 'DONE'", id=post_id
+        "UNWIND $ids AS pid MATCH (p:Post {id: pid}) WHERE p.fanout = 'PENDING' "
+        "SET p.fanout = 'DONE'",
+        ids=post_ids,
     )
 
 

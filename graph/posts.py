@@ -31,7 +31,7 @@ from graph.errors import ActionError, ErrorCode, Problem
 from graph.notifications import notify_comment
 from graph.users import UserRecord
 from graph.validation import check_text
-from workers.feeds import post_changed, post_created, reaction_changed
+from workers.feeds import FeedPost, post_changed, post_created, reaction_changed
 from workers.ratelimit import rate_limited, take
 
 log = logging.getLogger(__name__)
@@ -494,10 +494,29 @@ async def create_post(
 
     post = await _with_fresh_id(graph, work)
     try:
-        await post_created(redis, post.id)
+        await post_created(redis, post.id, _feed_copy(post))
     except (RedisError, OSError):
         log.warning("post %s committed but not queued; the outbox sweeper will", post.id)
     return post
+
+
+def _feed_copy(post: PostRecord) -> FeedPost:
+    """The post as feeds cache it, carried by its fan-out job."""
+    return FeedPost(
+        id=post.id,
+        author_id=post.author_id,
+        circle_id=post.circle_id,
+        circle_visibility=post.circle_visibility.value if post.circle_visibility else None,
+        body=post.body,
+        created_at_ms=post.created_at_ms,
+        created_at=post.created_at.isoformat(),
+        reaction_count=post.reaction_count,
+        comment_count=post.comment_count,
+        removed=post.removed,
+        deleted=post.deleted,
+        hidden=post.hidden,
+        author_suspended=post.author_suspended,
+    )
 
 
 async def delete_post(graph: Graph, redis: Redis, viewer: UserRecord, post_id: str) -> None:

@@ -268,3 +268,16 @@ async def test_fan_out_skips_blocked_members_and_follows_new_ones(
     assert len(await _timeline(graph, redis, "wang")) == 1
     # joining tops the timeline up with the circle's recent posts
     assert await feed(client, wang) == ["second", "first"]
+
+
+async def test_post_deleted_before_its_fan_out_never_shows(client: GQL, drain: Any) -> None:
+    lin, chen = await client.make_user("lin"), await client.make_user("chen")
+    await befriend(client, lin, chen)
+    await feed(client, chen)
+    post_id = await post(client, lin, "oops")
+    await client(
+        "mutation($id: ID!) { deletePost(postId: $id) { ok } }", {"id": post_id}, token=lin["token"]
+    )
+    await drain()  # the job still carries the undeleted copy
+    assert await feed(client, chen) == []
+    assert await feed(client, lin) == []

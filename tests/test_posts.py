@@ -190,7 +190,8 @@ async def test_member_posts_in_a_public_circle(client: GQL, graph: Graph, redis:
     # the feed fan-out job was queued for this post
     jobs: list[tuple[str, dict[str, str]]] = await redis.xrange(keys.JOBS_STREAM)  # type: ignore[assignment]
     queued = [json.loads(f["payload"]) for _, f in jobs if f["kind"] == FANOUT_JOB]
-    assert {"post": internal(created["id"])} in queued
+    pid = internal(created["id"])
+    assert [job["data"]["body"] for job in queued if job["post"] == pid] == ["first!\nsecond line"]
 
     # PUBLIC: everyone, even anonymous, reads it, in the post and in the circle's list
     for viewer in (owner, lin, await person(client, "stranger"), anna):

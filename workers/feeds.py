@@ -116,9 +116,13 @@ def visible_in_feed(post: FeedPost, viewer_id: str, view: FeedView) -> bool:
 # ---------------------------------------------------------------- write side
 
 
-async def post_created(redis: Redis, post_id: str) -> None:
-    """Queue the post's delivery. Failing here is safe: the sweeper retries it."""
-    await enqueue(redis, FANOUT_JOB, {"post": post_id})
+async def post_created(redis: Redis, post_id: str, post: FeedPost | None = None) -> None:
+    """Queue the post's delivery, carrying the post itself when the caller has it (the
+    worker then needs no Neo4j read). Failing here is safe: the sweeper retries it."""
+    payload: dict[str, Any] = {"post": post_id}
+    if post is not None:
+        payload["data"] = asdict(post)
+    await enqueue(redis, FANOUT_JOB, payload)
 
 
 async def post_changed(redis: Redis, graph: Graph, post_ids: Iterable[str]) -> None:
@@ -150,13 +154,34 @@ async def reaction_changed(redis: Redis, user_id: str, post_id: str, reacted: bo
         await redis.srem(keys.reacted(user_id), post_id)
 
 
-async def cache_posts(redis: Redis, posts: Sequence[FeedPost]) -> None:
+async def cache_posts(redis: Redis, posts: Sequence[FeedPost], *, only_new: bool = False) -> None:
+    """Cache posts for feed reads; ``only_new`` never overwrites a copy (a job's copy of a
+    post may be older than a deletion that refreshed the cache meanwhile)."""
     if not posts:
         return
     async with redis.pipeline(transaction=False) as pipe:
         for post in posts:
-            pipe.set(keys.post_cache(post.id), json.dumps(asdict(post)), ex=POST_CACHE_SECONDS)
+            pipe.set(
+                keys.post_cache(post.id),
+                json.dumps(asdict(post)),
+                ex=POST_CACHE_SECONDS,
+                nx=only_new,
+            )
         await pipe.execute()
+
+
+# Posts delivered by this process, marked DONE in Neo4j in batches (``flush_delivered``):
+# a mark lost with a dying worker only means the sweeper delivers the post again, which
+# changes nothing.
+_delivered: list[str] = []
+DELIVERED_BATCH = 64
+
+
+async def flush_delivered(graph: Graph) -> None:
+    batch = _delivered[:]
+    del _delivered[: len(batch)]
+    if batch:
+        await graph_feeds.mark_delivered(graph, batch)
 
 
 async def _insert(redis: Redis, settings: Settings, targets: Sequence[str], post: FeedPost) -> None:
@@ -171,23 +196,38 @@ async def _insert(redis: Redis, settings: Settings, targets: Sequence[str], post
         await pipe.execute()
 
 
-async def fan_out(graph: Graph, redis: Redis, settings: Settings, post_id: str) -> int:
+async def fan_out(
+    graph: Graph,
+    redis: Redis,
+    settings: Settings,
+    post_id: str,
+    data: dict[str, Any] | None = None,
+) -> int:
     """Deliver one post to every timeline it belongs in; idempotent (ZADD of the same
     member and score changes nothing). Returns how many timelines it went to."""
-    found = await graph_feeds.feed_posts(graph, [post_id])
-    if post_id not in found or found[post_id].get("fanout") == "DONE":
-        return 0  # gone, or a duplicate job (the sweeper re-queues a backlog): done already
-    post = FeedPost.from_graph(found[post_id])
-    await cache_posts(redis, [post])
+    if data is not None:
+        post = FeedPost(**data)
+        await cache_posts(redis, [post], only_new=True)
+    else:  # re-queued by the sweeper: read the post as it is now
+        found = await graph_feeds.feed_posts(graph, [post_id])
+        if post_id not in found or found[post_id].get("fanout") == "DONE":
+            return 0  # gone, or a duplicate job (a backlog was re-queued): done already
+        post = FeedPost.from_graph(found[post_id])
+        await cache_posts(redis, [post])
     delivered = 0
+    members = (
+        await circle_members(graph, redis, settings, post.circle_id)
+        if post.circle_id is not None
+        else None
+    )
     if post.deleted or post.removed:
         pass
-    elif post.circle_id is not None and found[post_id]["circleSize"] > settings.fanout_max_audience:
+    elif post.circle_id is not None and members is None:
         await _insert(redis, settings, [keys.circle_timeline(post.circle_id)], post)
         delivered = 1
     else:
         cutoff = time.time() - settings.feed_active_days * 86400
-        audience = await _audience(graph, redis, settings, post)
+        audience = await _audience(graph, redis, settings, post, members)
         for start in range(0, len(audience), AUDIENCE_PAGE):
             page = audience[start : start + AUDIENCE_PAGE]
             async with redis.pipeline(transaction=False) as pipe:
@@ -203,27 +243,35 @@ async def fan_out(graph: Graph, redis: Redis, settings: Settings, post_id: str) 
             listening = [u for u, n in zip(page, online, strict=True) if n and int(n) > 0]
             await _announce(redis, [u for u in listening if u in set(targets)], post.id)
             delivered += len(targets)
-    await graph_feeds.mark_delivered(graph, post.id)
+    _delivered.append(post.id)
+    if len(_delivered) >= DELIVERED_BATCH:
+        await flush_delivered(graph)
     return delivered
 
 
-async def _audience(graph: Graph, redis: Redis, settings: Settings, post: FeedPost) -> list[str]:
+async def _audience(
+    graph: Graph, redis: Redis, settings: Settings, post: FeedPost, members: list[str] | None
+) -> list[str]:
     """Who a post goes to, from Redis when it can: the author and their friends (the
     author's feed view), or the circle's members (cached); never anyone blocked either
     way with the author. Neo4j answers on a miss."""
     author = await load_view(graph, redis, settings, post.author_id)
-    if post.circle_id is None:
+    if post.circle_id is None or members is None:
         members = [post.author_id, *sorted(author.friends)]
-    else:
-        members = await circle_members(graph, redis, post.circle_id)
     return [u for u in members if u not in author.blocked]
 
 
-async def circle_members(graph: Graph, redis: Redis, circle_id: str) -> list[str]:
+async def circle_members(
+    graph: Graph, redis: Redis, settings: Settings, circle_id: str
+) -> list[str] | None:
+    """A circle's MEMBER ids, or None when it is too large to fan out to (cached)."""
     raw = await redis.get(keys.circle_members(circle_id))
     if raw is not None:
-        return list(json.loads(raw))
-    members = await graph_feeds.circle_member_ids(graph, circle_id)
+        cached: list[str] | None = json.loads(raw)
+        return cached
+    members = await graph_feeds.circle_member_ids(
+        graph, circle_id, at_most=settings.fanout_max_audience
+    )
     await redis.set(keys.circle_members(circle_id), json.dumps(members), ex=MEMBERS_CACHE_SECONDS)
     return members
 

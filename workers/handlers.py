@@ -41,7 +41,9 @@ def registry(services: WorkerServices) -> dict[str, Handler]:
         await suggestions.refresh(graph, redis, job)
 
     async def fan_out(job: Job) -> None:
-        await feeds.fan_out(graph, redis, settings, str(job.payload["post"]))
+        await feeds.fan_out(
+            graph, redis, settings, str(job.payload["post"]), job.payload.get("data")
+        )
 
     async def clean(job: Job) -> None:
         await feeds.clean_timelines(graph, redis, settings, [str(u) for u in job.payload["users"]])

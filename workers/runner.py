@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 from api.settings import Settings
 from graph.driver import Graph, open_driver
 from workers.events import EventConsumer
-from workers.feeds import sweep_outbox
+from workers.feeds import flush_delivered, sweep_outbox
 from workers.handlers import WorkerServices, registry
 from workers.queue import Consumer
 from workers.redis import open_redis
@@ -80,6 +80,7 @@ async def sweep_until_stopped(services: WorkerServices, stop: asyncio.Event) -> 
     interval = services.settings.outbox_sweep_seconds
     while not stop.is_set():
         try:
+            await flush_delivered(services.graph)  # first, so delivered posts are not swept
             queued = await sweep_outbox(services.graph, services.redis, services.settings)
             if queued:
                 log.info("outbox: re-queued %d undelivered posts", queued)
@@ -139,6 +140,8 @@ async def run_worker(settings: Settings, consumer: str | None = None) -> None:
             sweep_until_stopped(services, stop),
         )
         log.info("worker %s stopping", name)
+        with contextlib.suppress(Neo4jError, DriverError, OSError):
+            await flush_delivered(services.graph)
         for member in (jobs, events):
             with contextlib.suppress(RedisError, OSError):
                 if await member.retire():
