@@ -23,6 +23,8 @@ import subprocess
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 from api.settings import Settings, get_settings
@@ -69,6 +71,33 @@ async def _pending(graph: Graph) -> int:
     return int(r.records[0]["n"])
 
 
+def _job_copy(author: str, pid: str, ms: int) -> feeds.FeedPost:
+    """What ``create_post`` hands to the queue with the post (the worker reads no Neo4j)."""
+    return feeds.FeedPost(
+        id=pid,
+        author_id=author,
+        circle_id=None,
+        circle_visibility=None,
+        body="bench post",
+        created_at_ms=ms,
+        created_at=datetime.fromtimestamp(ms / 1000, UTC).isoformat(),
+        reaction_count=0,
+        comment_count=0,
+        removed=False,
+        deleted=False,
+    )
+
+
+async def _delivered_everywhere(redis: Any, audience: list[str], made: list[str]) -> bool:
+    """Every post is in the first and the last audience member's timeline (fan-out walks
+    the audience in order, so the last one is reached last)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for uid in (audience[0], audience[-1]):
+            pipe.zmscore(keys.timeline(uid), made)
+        rows = await pipe.execute()
+    return all(score is not None for row in rows for score in row)
+
+
 async def _clear_timelines(redis: Any, user_ids: list[str]) -> None:
     for start in range(0, len(user_ids), 2000):
         await redis.delete(*(keys.timeline(u) for u in user_ids[start : start + 2000]))
@@ -90,18 +119,19 @@ async def run_workers(
         # Warm up: each worker process delivers a few posts first (connections, query
         # plans, the script cache), then timelines are emptied for the measured posts.
         warm = await make_posts(graph, author, 2 * workers, fanout="PENDING")
-        for pid, _ in warm:
-            await feeds.post_created(redis, pid)
-        while await _pending(graph) > 0:  # noqa: ASYNC110 (polling another process)
+        for pid, ms in warm:
+            await feeds.post_created(redis, pid, _job_copy(author, pid, ms))
+        while not await _delivered_everywhere(redis, audience, [p for p, _ in warm]):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         await _clear_timelines(redis, audience)
         made = await make_posts(graph, author, posts, fanout="PENDING")
         await asyncio.sleep(1.0)  # let them settle into their blocking read
         t0 = time.perf_counter()
-        for pid, _ in made:
-            await feeds.post_created(redis, pid)
-        while await _pending(graph) > 0:  # noqa: ASYNC110 (polling another process)
-            await asyncio.sleep(0.05)
+        for pid, ms in made:
+            await feeds.post_created(redis, pid, _job_copy(author, pid, ms))
+        ids = [p for p, _ in made]
+        while not await _delivered_everywhere(redis, audience, ids):  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - t0
     async with redis.pipeline(transaction=False) as pipe:
         for uid in audience:
@@ -157,8 +187,9 @@ async def profile(
             setattr(owner, attr, timed(label, original))
         t0 = time.perf_counter()
         delivered = 0
-        for pid, _ in made:
-            delivered += await feeds.fan_out(graph, redis, settings, pid)
+        for pid, ms in made:
+            copy = asdict(_job_copy(author, pid, ms))
+            delivered += await feeds.fan_out(graph, redis, settings, pid, copy)
         total = time.perf_counter() - t0
     finally:
         for (owner, attr, _), original in zip(patched, originals, strict=True):
