@@ -228,20 +228,18 @@ async def fan_out(
     else:
         cutoff = time.time() - settings.feed_active_days * 86400
         audience = await _audience(graph, redis, settings, post, members)
+        # Few users have a live subscription open: read them all once, not per recipient.
+        online = {u for u, n in (await redis.hgetall(keys.LIVE_USERS)).items() if int(n) > 0}
         for start in range(0, len(audience), AUDIENCE_PAGE):
             page = audience[start : start + AUDIENCE_PAGE]
-            async with redis.pipeline(transaction=False) as pipe:
-                pipe.zmscore(keys.FEED_ACTIVE, page)
-                pipe.hmget(keys.LIVE_USERS, page)
-                seen, online = await pipe.execute()
+            seen = await redis.zmscore(keys.FEED_ACTIVE, page)
             targets = [
                 uid
                 for uid, last in zip(page, seen, strict=True)
                 if uid == post.author_id or (last is not None and last >= cutoff)
             ]
             await _insert(redis, settings, [keys.timeline(u) for u in targets], post)
-            listening = [u for u, n in zip(page, online, strict=True) if n and int(n) > 0]
-            await _announce(redis, [u for u in listening if u in set(targets)], post.id)
+            await _announce(redis, [u for u in targets if u in online], post.id)
             delivered += len(targets)
     _delivered.append(post.id)
     if len(_delivered) >= DELIVERED_BATCH:
