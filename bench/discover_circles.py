@@ -21,9 +21,7 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import random
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -33,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from api.settings import Settings, get_settings
+from bench.common import running, start_server, wait_http
 from graph.driver import Graph, connect
 from graph.migrations import apply_migrations
 
@@ -297,23 +296,12 @@ async def http_bench(
     from api.auth import mint_token
 
     rnd = random.Random(seed)
-    env = {**os.environ, "QUANZI_LOG_LEVEL": "warning"}
-    cli = Path(sys.executable).parent / "quanzi"
-    cmd = [str(cli)] if cli.exists() else [sys.executable, "-m", "api.cli"]
-    server = subprocess.Popen([*cmd, "serve", "--port", str(port)], env=env)  # noqa: ASYNC220
     timings: dict[str, list[float]] = {}
     sizes: dict[str, list[int]] = {}
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60.0) as http:
-            for _ in range(300):
-                try:
-                    if (await http.get("/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.2)
-            else:
-                raise RuntimeError("quanzi serve did not become ready")
+    base = f"http://127.0.0.1:{port}"
+    with running(start_server(port)):
+        await wait_http(base)
+        async with httpx.AsyncClient(base_url=base, timeout=60.0) as http:
             users = world["users"]
             circle_ids = [c["id"] for c in world["circles"] if c["visibility"] != "PRIVATE"]
 
@@ -360,12 +348,6 @@ async def http_bench(
                     if i >= warmup:
                         timings.setdefault(name, []).append(elapsed)
                         sizes.setdefault(name, []).append(n)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
     return (
         {k: stats(v) for k, v in timings.items()},
         {k: float(np.mean(v)) for k, v in sizes.items()},

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from api.settings import Settings, get_settings
-from bench.feeds_common import (
+from bench.common import (
     befriend_all,
     make_posts,
     make_users,

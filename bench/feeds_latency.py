@@ -27,7 +27,7 @@ import httpx
 
 from api.auth import mint_token
 from api.settings import Settings, get_settings
-from bench.feeds_common import (
+from bench.common import (
     befriend_all,
     make_users,
     mark_active,

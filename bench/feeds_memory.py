@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from api.settings import get_settings
-from bench.feeds_common import write_result
+from bench.common import write_result
 from graph.posts import new_post_id
 from workers import keys
 from workers.redis import open_redis

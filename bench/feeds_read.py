@@ -32,7 +32,7 @@ from starlette.routing import Route
 
 from api.auth import mint_token
 from api.settings import get_settings
-from bench.feeds_common import (
+from bench.common import (
     befriend_all,
     child_env,
     make_posts,

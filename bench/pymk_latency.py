@@ -23,10 +23,7 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import random
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -35,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from api.settings import Settings, get_settings
+from bench.common import running, start_server, wait_http
 from bench.load import Dataset, load, make_dataset
 from bench.socialgen import GenConfig
 from graph.driver import Graph, connect
@@ -182,24 +180,10 @@ async def http_latency(
 
     from api.auth import mint_token
 
-    env = {**os.environ, "QUANZI_LOG_LEVEL": "warning"}
-    cmd = [sys.executable, "-m", "api.cli", "serve", "--port", str(port)]
-    cli = Path(sys.executable).parent / "quanzi"
-    if cli.exists():
-        cmd = [str(cli), "serve", "--port", str(port)]
-    server = subprocess.Popen(cmd, env=env)  # noqa: ASYNC220 (a long-lived child)
     base = f"http://127.0.0.1:{port}"
-    try:
+    with running(start_server(port)):
+        await wait_http(base)
         async with httpx.AsyncClient(base_url=base, timeout=60.0) as client:
-            for _ in range(200):
-                try:
-                    if (await client.get("/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.2)
-            else:
-                raise RuntimeError("quanzi serve did not become ready")
             tokens = {
                 u: {"Authorization": f"Bearer {mint_token(settings, platform_ids[u])}"}
                 for ids in groups.values()
@@ -227,12 +211,6 @@ async def http_latency(
             t_pymk, t_me = await interleaved(
                 users, pymk, me, rounds=rounds, warmup=warmup, seed=seed
             )
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
     p, m = grouped(t_pymk, groups), grouped(t_me, groups)
     return {
         "pymk_cached": p,

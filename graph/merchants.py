@@ -54,9 +54,6 @@ class Merchant:
         )
 
 
-# The name the write paths used before merchants had a module of their own.
-MerchantRecord = Merchant
-
 
 @dataclass(frozen=True, slots=True)
 class UpsertMerchant:

@@ -5,6 +5,7 @@ Every test starts from an empty graph and an empty Redis database, so order neve
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,6 +21,14 @@ from api.settings import Settings
 from graph.driver import Graph, open_driver
 from graph.migrations import apply_migrations
 from workers.redis import open_redis
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now, for a process a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 @pytest.fixture(scope="session")

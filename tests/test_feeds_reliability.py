@@ -28,7 +28,7 @@ from api.settings import Settings
 from graph.driver import Graph
 from graph.posts import new_post_id
 from schema.core import internal_id
-from tests.conftest import GQL
+from tests.conftest import GQL, free_port
 from tests.test_feeds import FEED, POST, circle, feed, post
 from tests.test_friends import befriend
 from workers import feeds, keys, ratelimit
@@ -43,13 +43,6 @@ def generous_post_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests post and befriend in bursts; the limits have their own tests."""
     monkeypatch.setitem(ratelimit.POLICIES, "post", ratelimit.Policy(100, 1.0))
     monkeypatch.setitem(ratelimit.POLICIES, "friend_request", ratelimit.Policy(100, 1.0))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def wait_for(
@@ -89,7 +82,7 @@ class Processes:
         )
 
     async def server(self, **env: str) -> str:
-        port = _free_port()
+        port = free_port()
         proc = self.start("serve", QUANZI_PORT=str(port), **env)
         base = f"127.0.0.1:{port}"
 
@@ -134,7 +127,7 @@ class SpareRedis:
     """A redis-server of the test's own on a fixed port, stopped and started at will."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.dir = tmp_path
         self.proc: subprocess.Popen[bytes] | None = None
 

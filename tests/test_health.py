@@ -14,20 +14,13 @@ import pytest
 
 from api.app import create_app
 from api.settings import Settings
-from tests.conftest import GQL
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.conftest import GQL, free_port
 
 
 @pytest.fixture
 def spare_redis(tmp_path: Path) -> Iterator[int]:
     """A Redis of this test's own, so stopping it disturbs nothing else."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             "redis-server",
@@ -88,7 +81,7 @@ async def test_readyz_is_503_when_redis_stops(settings: Settings, spare_redis: i
 
 
 async def test_readyz_names_neo4j_when_it_is_unreachable(settings: Settings) -> None:
-    app = create_app(settings.model_copy(update={"neo4j_uri": f"neo4j://127.0.0.1:{_free_port()}"}))
+    app = create_app(settings.model_copy(update={"neo4j_uri": f"neo4j://127.0.0.1:{free_port()}"}))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:

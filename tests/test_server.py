@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,19 +17,12 @@ from gql.transport.websockets import WebsocketsTransport
 from api.app import create_app
 from api.auth import mint_token
 from api.settings import Settings
-from tests.conftest import GQL
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.conftest import GQL, free_port
 
 
 @pytest.fixture
 def server(clean: None) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "QUANZI_PORT": str(port), "QUANZI_LOG_LEVEL": "warning"}
     proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], env=env)
     base = f"127.0.0.1:{port}"

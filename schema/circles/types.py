@@ -9,7 +9,7 @@ import strawberry
 from strawberry import relay
 
 from graph import circles as domain
-from graph.merchants import Merchant as MerchantRecord
+from graph import merchants
 from schema.core import Info, page_size
 from schema.pagination import Connection, connection, decode_cursor, encode_cursor
 from schema.people.types import User
@@ -45,10 +45,10 @@ class Merchant(relay.Node):
     id: relay.NodeID[str]
     name: str
     category: str
-    record: strawberry.Private[MerchantRecord]
+    record: strawberry.Private[merchants.Merchant]
 
     @classmethod
-    def from_record(cls, record: MerchantRecord) -> Merchant:
+    def from_record(cls, record: merchants.Merchant) -> Merchant:
         return cls(id=record.id, name=record.name, category=record.category, record=record)
 
     @classmethod
