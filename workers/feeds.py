@@ -170,6 +170,8 @@ async def cache_posts(redis: Redis, posts: Sequence[FeedPost], *, only_new: bool
         await pipe.execute()
 
 
+_UNREAD = object()  # load_view: the caller has not read the view yet
+
 # Posts delivered by this process, marked DONE in Neo4j in batches (``flush_delivered``):
 # a mark lost with a dying worker only means the sweeper delivers the post again, which
 # changes nothing.
@@ -374,8 +376,13 @@ async def rebuild_timelines(
 # ---------------------------------------------------------------- read side
 
 
-async def load_view(graph: Graph, redis: Redis, settings: Settings, user_id: str) -> FeedView:
-    raw = await redis.get(keys.feed_view(user_id))
+async def load_view(
+    graph: Graph, redis: Redis, settings: Settings, user_id: str, raw: Any = _UNREAD
+) -> FeedView:
+    """The user's feed view from Redis (``raw``: its value when the caller already read
+    it), rebuilt from Neo4j when missing."""
+    if raw is _UNREAD:
+        raw = await redis.get(keys.feed_view(user_id))
     if raw is not None:
         data = json.loads(raw)
         return FeedView(
@@ -442,17 +449,20 @@ async def _rebuild(
         await asyncio.sleep(0.02)
 
 
-async def ensure_timeline(graph: Graph, redis: Redis, settings: Settings, user_id: str) -> None:
+async def ensure_timeline(graph: Graph, redis: Redis, settings: Settings, user_id: str) -> Any:
+    """Rebuild the user's timeline first if it is missing or they were away; returns the
+    raw feed view read in the same round trip (for ``load_view``)."""
     async with redis.pipeline(transaction=False) as pipe:
         pipe.exists(keys.timeline_ready(user_id))
         pipe.zscore(keys.FEED_ACTIVE, user_id)
         pipe.zadd(keys.FEED_ACTIVE, {user_id: time.time()})
-        ready, last_seen, _ = await pipe.execute()
+        pipe.get(keys.feed_view(user_id))
+        ready, last_seen, _, view = await pipe.execute()
     returning = (
         last_seen is not None and last_seen < time.time() - settings.feed_active_days * 86400
     )
     if ready and not returning:
-        return
+        return view
     if returning:
         await redis.delete(keys.timeline_ready(user_id))
 
@@ -473,6 +483,7 @@ async def ensure_timeline(graph: Graph, redis: Redis, settings: Settings, user_i
         keys.timeline_lock(user_id),
         entries,
     )
+    return view
 
 
 async def _ensure_circle_timelines(
@@ -515,8 +526,8 @@ async def home_page(
     Order is (createdAtMs desc, id desc); ids are time-ordered, so a cursor keeps its
     place however many posts arrive above it.
     """
-    await ensure_timeline(graph, redis, settings, user_id)
-    view = await load_view(graph, redis, settings, user_id)
+    raw_view = await ensure_timeline(graph, redis, settings, user_id)
+    view = await load_view(graph, redis, settings, user_id, raw_view)
     large = sorted(view.large_circles)
     await _ensure_circle_timelines(graph, redis, settings, large)
     sources = [keys.timeline(user_id), *(keys.circle_timeline(c) for c in large)]
