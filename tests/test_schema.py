@@ -1,33 +1,41 @@
-"""The committed SDL matches the code, and the contract's names stay present."""
+"""The committed SDL matches the code and meets the client contract.
+
+The contract is committed as ``docs/contract/schema.graphql``, a copy of
+``../shared/contract/schema.graphql`` (the source of truth); ``tests/contract.py`` checks it.
+Nothing here needs anything outside the repository.
+"""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
+import pytest
+
 from schema.root import sdl
+from tests.contract import Problem, check_sdl, problems
 
 ROOT = Path(__file__).resolve().parent.parent
-CONTRACT_CHECK = ROOT.parent / "shared" / "tools" / "contract_check.py"
+PROJECT_SDL = ROOT / "schema" / "schema.graphql"
+CONTRACT_COPY = ROOT / "docs" / "contract" / "schema.graphql"
+SHARED_CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "contract" / "schema.graphql"
 
-# The contract names the foundation delivers; later slices extend this list.
-SLICE = [
-    "Node",
-    "PageInfo",
-    "UserError",
-    "ErrorCode",
-    "User",
-    "Query.node",
-    "Query.me",
-    "Query.user",
-    "Mutation.adminUpsertUser",
-    "Mutation.updateProfile",
-    "AdminUpsertUserInput",
-    "UpdateProfileInput",
-    "UserPayload",
-]
-DEFERRED_USER_FIELDS = {"User.isFriend", "User.mutualFriendCount", "User.friends"}
+# Contract names no landed work covers yet, allowed to be missing (and only missing: any
+# other problem with them fails). Merchant insights are a later issue; remove a name here
+# when its work lands.
+NOT_YET_BUILT: frozenset[str] = frozenset(
+    {
+        "InsightBucket",
+        "MerchantInsights",
+        "AreaInsights",
+        "Query.merchantInsights",
+        "Query.areaInsights",
+    }
+)
+
+
+def unexcused(found: list[Problem]) -> list[str]:
+    """The problems that fail the build: all but the absence of a not-yet-built name."""
+    return [str(p) for p in found if not (p.missing and p.name in NOT_YET_BUILT)]
 
 
 def test_committed_sdl_matches_code() -> None:
@@ -35,22 +43,155 @@ def test_committed_sdl_matches_code() -> None:
     assert committed == sdl(), "schema drifted: run `quanzi schema export -o schema/schema.graphql`"
 
 
-def test_contract_slice_is_present() -> None:
-    result = subprocess.run(
-        [sys.executable, str(CONTRACT_CHECK), str(ROOT / "schema" / "schema.graphql")],
-        capture_output=True,
-        text=True,
-        check=False,
+def test_contract_is_met() -> None:
+    found = check_sdl(
+        CONTRACT_COPY.read_text(encoding="utf-8"), PROJECT_SDL.read_text(encoding="utf-8")
     )
-    assert result.returncode in (0, 1), result.stderr
-    missing = [
-        line.split()[-1] for line in result.stdout.splitlines() if line.startswith("missing")
+    assert unexcused(found) == []
+
+
+def test_contract_copy_matches_shared_source() -> None:
+    if not SHARED_CONTRACT.is_file():
+        return  # a clean clone: the committed copy is all there is
+    assert CONTRACT_COPY.read_bytes() == SHARED_CONTRACT.read_bytes(), (
+        f"docs/contract/schema.graphql differs from {SHARED_CONTRACT}: refresh it with "
+        "`cp ../shared/contract/schema.graphql docs/contract/schema.graphql`"
+    )
+
+
+# The checker itself, on a tiny contract, so that it cannot pass by finding nothing.
+
+TINY_CONTRACT = """
+interface Node { id: ID! }
+type User implements Node { id: ID! name: String role: Role! tags: [String!] }
+enum Role { MEMBER OWNER }
+union Result = User | Circle
+type Circle implements Node { id: ID! }
+input Filter { role: Role! text: String }
+type Query {
+  user(id: ID!): User
+  users(first: Int = 20, filter: Filter): [User!]!
+  search(text: String!, limit: Int! = 10): [Result!]!
+}
+"""
+
+
+def variant(*edits: tuple[str, str]) -> str:
+    """The tiny contract with each (old, new) edit applied; every ``old`` must occur."""
+    sdl_text = TINY_CONTRACT
+    for old, new in edits:
+        assert sdl_text.count(old) == 1, old
+        sdl_text = sdl_text.replace(old, new)
+    return sdl_text
+
+
+def test_checker_accepts_a_compatible_project() -> None:
+    project = variant(
+        ("name: String", "name: String! bio: String"),  # stricter output, a new field
+        ("user(id: ID!)", "user(id: ID, handle: String)"),  # looser input, optional argument
+        ("text: String }", "text: String near: Int! = 5 }"),  # input field with a default
+        ("MEMBER OWNER", "MEMBER OWNER ADMIN"),  # a new enum value
+        ("tags: [String!]", "tags: [String!]!"),  # stricter list
+    )
+    assert problems(TINY_CONTRACT, project) == []
+    assert problems(TINY_CONTRACT, TINY_CONTRACT) == []
+
+
+@pytest.mark.parametrize(
+    ("edits", "expected"),
+    [
+        pytest.param(
+            [("name: String ", "")],
+            ["missing field User.name"],
+            id="missing field",
+        ),
+        pytest.param(
+            [("role: Role! tags", "role: Role tags")],
+            ["User.role returns Role, contract says Role!"],
+            id="nullable where the contract says non-null",
+        ),
+        pytest.param(
+            [("users(first: Int = 20,", "users(first: Int = 20, region: String!,")],
+            ["new required argument Query.users(region)"],
+            id="new required argument",
+        ),
+        pytest.param(
+            [("MEMBER OWNER", "MEMBER")],
+            ["missing enum value Role.OWNER"],
+            id="missing enum value",
+        ),
+        pytest.param(
+            [("search(text: String!, ", "search(")],
+            ["missing argument Query.search(text)"],
+            id="missing argument",
+        ),
+        pytest.param(
+            [("text: String }", "text: String! }")],
+            ["Filter.text takes String!, contract says String"],
+            id="input stricter than the contract",
+        ),
+        pytest.param(
+            [("first: Int = 20", "first: Int!")],
+            ["Query.users(first) takes Int!, contract says Int"],
+            id="optional argument made required",
+        ),
+        pytest.param(
+            [("limit: Int! = 10", "limit: Int!")],
+            ["Query.search(limit) is required, contract lets clients omit it"],
+            id="default dropped from a non-null argument",
+        ),
+        pytest.param(
+            [("text: String }", "text: String mode: Int! }")],
+            ["new required input field Filter.mode"],
+            id="new required input field",
+        ),
+        pytest.param(
+            [("tags: [String!]", "tags: String")],
+            ["User.tags returns String, contract says [String!]"],
+            id="list shape",
+        ),
+        pytest.param(
+            [("= User | Circle", "= User")],
+            ["missing union member Result.Circle"],
+            id="missing union member",
+        ),
+        pytest.param(
+            [("type Circle implements Node {", "type Circle {")],
+            ["Circle does not implement Node"],
+            id="interface not implemented",
+        ),
+        pytest.param(
+            [("enum Role { MEMBER OWNER }", "scalar Role")],
+            ["Role is a scalar, contract says an enum"],
+            id="different kind",
+        ),
+        pytest.param(
+            [("user(id: ID!): User", "user(id: ID!): Circle")],
+            ["Query.user returns Circle, contract says User"],
+            id="different named type",
+        ),
+    ],
+)
+def test_checker_reports_each_problem(edits: list[tuple[str, str]], expected: list[str]) -> None:
+    assert problems(TINY_CONTRACT, variant(*edits)) == expected
+
+
+def test_checker_reports_a_missing_type_once() -> None:
+    project = variant(
+        ("union Result = User | Circle\n", ""),
+        ("[Result!]!", "[User!]!"),
+    )
+    assert problems(TINY_CONTRACT, project) == [
+        "missing type Result",
+        "Query.search returns [User!]!, contract says [Result!]!",
     ]
-    incompatible = [
-        ln for ln in result.stdout.splitlines() if not ln.startswith(("missing", "contract:"))
+
+
+def test_only_the_absence_of_a_not_yet_built_name_is_excused() -> None:
+    contract = "type Query { merchantInsights(id: ID!): Int me: Int }"
+    assert unexcused(check_sdl(contract, "type Query { me: Int }")) == []
+    assert unexcused(check_sdl(contract, contract)) == []  # landed: still passes
+    assert unexcused(check_sdl(contract, "type Query { merchantInsights(id: ID!): String }")) == [
+        "Query.merchantInsights returns String, contract says Int",
+        "missing field Query.me",
     ]
-    assert incompatible == []
-    for name in missing:
-        if name in DEFERRED_USER_FIELDS:
-            continue
-        assert not any(name == s or name.startswith(s + ".") for s in SLICE), name
