@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +12,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
+from actions import effects
 from api.context import Services
 from api.graphql import GraphQLApp
 from api.health import livez, readyz
@@ -34,15 +37,24 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         driver = open_driver(settings)
         redis = open_redis(settings)
-        app.state.services = Services(
+        services = Services(
             settings=settings, graph=Graph(driver, settings.neo4j_database), redis=redis
         )
+        app.state.services = services
         log.info(
             "quanzi %s: neo4j %s, redis %s", settings.env, settings.neo4j_uri, settings.redis_url
         )
+        # Effects of committed writes that never reached Redis: this process runs them, and
+        # until they have run it serves no cached state they would have changed.
+        services.derived.mark_stale("starting")
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(effects.watch(services, stop), name="effects-watch")
         try:
             yield
         finally:
+            stop.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
             await redis.aclose()
             await driver.close()
 

@@ -103,9 +103,15 @@ def schema_export(output: str | None) -> None:
 @main.command()
 def demo() -> None:
     """Load the demo data (idempotent) and print a dev token for the demo user."""
-    from graph.demo import DEMO_USER_PLATFORM_ID, load_demo
+    from actions.demo import load_demo
+    from graph.demo import DEMO_USER_PLATFORM_ID
+    from workers.services import open_services
 
-    asyncio.run(load_demo(get_settings()))
+    async def _run() -> None:
+        async with open_services(get_settings()) as services:
+            await load_demo(services)
+
+    asyncio.run(_run())
     click.echo(f"demo data loaded; demo user: {DEMO_USER_PLATFORM_ID}")
 
 
@@ -313,40 +319,34 @@ def feeds_rebuild(
     from tqdm import tqdm
 
     from graph import feeds as graph_feeds
-    from graph.driver import connect
     from graph.users import user_by_platform_id
-    from workers.feeds import RebuildResult, rebuild_timelines
-    from workers.redis import open_redis
+    from workers.fanout import RebuildResult, rebuild_timelines
+    from workers.services import open_services
 
     settings = get_settings()
 
     async def _run() -> RebuildResult:
-        redis = open_redis(settings)
-        try:
-            async with connect(settings) as graph:
-                if not rebuild_all:
-                    ids = []
-                    for pid in platform_ids:
-                        user = await user_by_platform_id(graph, pid)
-                        if user is None:
-                            raise click.ClickException(f"no user with platform id {pid}")
-                        ids.append(user.id)
-                    return await rebuild_timelines(graph, redis, settings, ids)
-                total = await graph_feeds.count_users(graph)
-                rebuilt = dropped = 0
-                after = ""
-                with tqdm(total=total, unit="user", disable=not progress) as bar:
-                    while page := await graph_feeds.user_ids_page(
-                        graph, after=after, limit=page_size
-                    ):
-                        done = await rebuild_timelines(graph, redis, settings, page)
-                        rebuilt += done.rebuilt
-                        dropped += done.dropped
-                        bar.update(len(page))
-                        after = page[-1]
-                return RebuildResult(rebuilt=rebuilt, dropped=dropped)
-        finally:
-            await redis.aclose()
+        async with open_services(settings) as services:
+            graph = services.graph
+            if not rebuild_all:
+                ids = []
+                for pid in platform_ids:
+                    user = await user_by_platform_id(graph, pid)
+                    if user is None:
+                        raise click.ClickException(f"no user with platform id {pid}")
+                    ids.append(user.id)
+                return await rebuild_timelines(services, ids)
+            total = await graph_feeds.count_users(graph)
+            rebuilt = dropped = 0
+            after = ""
+            with tqdm(total=total, unit="user", disable=not progress) as bar:
+                while page := await graph_feeds.user_ids_page(graph, after=after, limit=page_size):
+                    done = await rebuild_timelines(services, page)
+                    rebuilt += done.rebuilt
+                    dropped += done.dropped
+                    bar.update(len(page))
+                    after = page[-1]
+            return RebuildResult(rebuilt=rebuilt, dropped=dropped)
 
     result = asyncio.run(_run())
     click.echo(

@@ -16,15 +16,9 @@ from graph.driver import Graph
 from graph.users import user_by_platform_id
 from schema.dataloaders import Loaders
 from workers import cards
+from workers.services import Services
 
-
-@dataclass(frozen=True)
-class Services:
-    """Opened once in the app lifespan and shared by every request."""
-
-    settings: Settings
-    graph: Graph
-    redis: Redis
+__all__ = ["Context", "Services", "load_viewer"]
 
 
 @dataclass
@@ -39,12 +33,16 @@ class Context:
     rate_limited_for: float | None = None  # seconds; set by a rate-limited resolver
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.services.graph, self.viewer.id, self.services.redis)
+        self.loaders = Loaders(self.services, self.viewer.id, admin=self.viewer.is_admin)
 
     def set_viewer(self, viewer: Viewer) -> None:
         """Sign the context in (websockets authenticate after connecting)."""
         self.viewer = viewer
-        self.loaders = Loaders(self.services.graph, viewer.id, self.services.redis)
+        self.fresh_loaders()
+
+    def fresh_loaders(self) -> None:
+        """Forget what this context loaded (a long-lived socket, before each event)."""
+        self.loaders = Loaders(self.services, self.viewer.id, admin=self.viewer.is_admin)
 
     @property
     def settings(self) -> Settings:
@@ -59,14 +57,14 @@ class Context:
         return self.services.redis
 
 
-async def load_viewer(graph: Graph, redis: Redis, claims: Claims | None) -> Viewer:
+async def load_viewer(services: Services, claims: Claims | None) -> Viewer:
     """A token for an unknown user signs nobody in, but its platform roles still hold,
     so the platform can provision its first users. Known users come from the card cache."""
     if claims is None:
         return ANONYMOUS
-    user = await cards.card_by_platform_id(redis, claims.subject)
+    user = await cards.card_by_platform_id(services, claims.subject)
     if user is None:
-        user = await user_by_platform_id(graph, claims.subject)
+        user = await user_by_platform_id(services.graph, claims.subject)
         if user is not None:
-            await cards.put_cards(redis, [user])
+            await cards.put_cards(services, [user])
     return Viewer(user=user, roles=claims.roles)

@@ -46,7 +46,7 @@ class GraphQLApp(GraphQL[Context, None]):
             except AuthError as exc:
                 await unauthenticated(str(exc))(scope, receive, send)
                 return
-            viewer = await load_viewer(services.graph, services.redis, claims)
+            viewer = await load_viewer(services, claims)
             if viewer.user is not None and viewer.user.suspended:
                 await unauthenticated("account suspended")(scope, receive, send)
                 return
@@ -65,7 +65,7 @@ class GraphQLApp(GraphQL[Context, None]):
             response=response,
             request_id=request.scope.get("state", {}).get("request_id", ""),
             viewer=request.scope.get("state", {}).get("viewer")
-            or await load_viewer(services.graph, services.redis, claims),
+            or await load_viewer(services, claims),
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
@@ -84,7 +84,7 @@ class GraphQLApp(GraphQL[Context, None]):
             raise ConnectionRejectionError(
                 {"code": "UNAUTHENTICATED", "message": str(exc)}
             ) from exc
-        viewer = await load_viewer(context.graph, context.redis, claims)
+        viewer = await load_viewer(context.services, claims)
         if viewer.user is not None and viewer.user.suspended:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": "suspended"})
         context.set_viewer(viewer)

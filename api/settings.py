@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     feed_active_days: int = Field(default=14, ge=1)  # fan out only to users active lately
     outbox_sweep_seconds: float = Field(default=10.0, gt=0)  # pending posts older: re-queued
 
+    # Effects of committed writes that Redis could not take (actions/effects.py): how often
+    # each process looks for them, and how long one may stay unsettled before another
+    # process runs it (its own process died between the commit and the effects).
+    effects_poll_seconds: float = Field(default=1.0, gt=0)
+    effects_grace_seconds: float = Field(default=30.0, gt=0)
+
     # Trust and safety: distinct members' open reports that hide a post pending review
     report_hide_threshold: int = Field(default=3, ge=1)
 

@@ -27,10 +27,10 @@ from typing import Any, Protocol
 
 from neo4j import AsyncManagedTransaction
 
-from graph.circles import _moderator_gate
-from graph.driver import Graph, write_transaction
-from graph.errors import ActionError, ErrorCode, Problem, invalid
-from graph.users import UserRecord, new_id
+from graph.circles import moderator_gate
+from graph.driver import Graph
+from graph.errors import Problem, invalid
+from graph.users import new_id
 from graph.validation import check_text
 
 MAX_RULES = 1000
@@ -216,20 +216,6 @@ async def matcher_for(graph: Graph, circle_id: str) -> Matcher:
     return matcher
 
 
-async def check_text_against_rules(
-    graph: Graph, circle_id: str, text: str, field: str
-) -> AutomodAction | None:
-    """Raise INVALID_INPUT naming the rule when a REFUSE rule matches; HOLD when a HOLD rule
-    does; None when nothing matches."""
-    found = (await matcher_for(graph, circle_id)).check(text)
-    if found is None:
-        return None
-    action, label = found
-    if action is AutomodAction.REFUSE:
-        raise ActionError(invalid(field, f"refused by the circle's rule “{label}”"))
-    return action
-
-
 # ---------------------------------------------------------------- rules
 
 
@@ -253,7 +239,7 @@ async def rules_of(graph: Graph, circle_id: str) -> list[AutomodRule]:
     return (await _rules_with_version(graph, circle_id))[0]
 
 
-def _check(rules: Sequence[RuleInput]) -> list[Problem]:
+def rule_problems(rules: Sequence[RuleInput]) -> list[Problem]:
     if len(rules) > MAX_RULES:
         return [invalid("rules", f"at most {MAX_RULES} rules per circle")]
     problems: list[Problem] = []
@@ -268,50 +254,41 @@ def _check(rules: Sequence[RuleInput]) -> list[Problem]:
 
 
 async def set_rules(
-    graph: Graph, actor: UserRecord, circle_id: str, rules: Sequence[RuleInput]
-) -> list[AutomodRule]:
-    """Replace the circle's rules (owner and moderators) and bump its automod version."""
-    problems = _check(rules)
-    if problems:
-        raise ActionError(*problems)
-
-    async def work(tx: AsyncManagedTransaction) -> None:
-        await _moderator_gate(tx, circle_id, actor.id)  # write-locks the circle
-        await tx.run(
-            """
-            MATCH (c:Circle {id: $circle})
-            OPTIONAL MATCH (r:AutomodRule)-[:IN]->(c)
-            DETACH DELETE r
-            """,
-            circle=circle_id,
-        )
-        await tx.run(
-            """
-            MATCH (c:Circle {id: $circle})
-            SET c.automodVersion = coalesce(c.automodVersion, 0) + 1
-            WITH c
-            UNWIND $rules AS rule
-            CREATE (:AutomodRule {id: rule.id, label: rule.label, pattern: rule.pattern,
-                                  action: rule.action})-[:IN]->(c)
-            """,
-            circle=circle_id,
-            rules=[
-                {
-                    "id": f"{i:04d}-{new_id()}",  # sorts in the order given
-                    "label": r.label.strip(),
-                    "pattern": normalise(r.pattern),
-                    "action": r.action.value,
-                }
-                for i, r in enumerate(rules)
-            ],
-        )
-
-    try:
-        await write_transaction(graph, work)
-    finally:
-        forget(circle_id)
-    return await rules_of(graph, circle_id)
-
-
-def not_found() -> ActionError:
-    return ActionError(Problem(ErrorCode.NOT_FOUND, "circle not found", "circleId"))
+    tx: AsyncManagedTransaction,
+    actor_id: str,
+    circle_id: str,
+    rules: Sequence[RuleInput],
+    *,
+    admin: bool,
+) -> None:
+    """Replace the circle's rules (those who moderate it) and bump its automod version.
+    ``rules`` passed ``rule_problems``; call ``forget`` once the transaction is over."""
+    await moderator_gate(tx, circle_id, actor_id, admin=admin)  # write-locks the circle
+    await tx.run(
+        """
+        MATCH (c:Circle {id: $circle})
+        OPTIONAL MATCH (r:AutomodRule)-[:IN]->(c)
+        DETACH DELETE r
+        """,
+        circle=circle_id,
+    )
+    await tx.run(
+        """
+        MATCH (c:Circle {id: $circle})
+        SET c.automodVersion = coalesce(c.automodVersion, 0) + 1
+        WITH c
+        UNWIND $rules AS rule
+        CREATE (:AutomodRule {id: rule.id, label: rule.label, pattern: rule.pattern,
+                              action: rule.action})-[:IN]->(c)
+        """,
+        circle=circle_id,
+        rules=[
+            {
+                "id": f"{i:04d}-{new_id()}",  # sorts in the order given
+                "label": r.label.strip(),
+                "pattern": normalise(r.pattern),
+                "action": r.action.value,
+            }
+            for i, r in enumerate(rules)
+        ],
+    )

@@ -13,14 +13,9 @@ from datetime import UTC, datetime
 from typing import LiteralString
 
 from neo4j import AsyncManagedTransaction
-from redis.asyncio import Redis
 
-from graph.driver import Graph, write_transaction
 from graph.errors import ActionError, Problem, invalid
-from graph.users import UserRecord
 from graph.validation import normalize_e164, phone_hash
-from workers.ratelimit import rate_limited, take
-from workers.suggestions import neighbourhood_changed
 
 MAX_NUMBERS_PER_UPLOAD = 5000
 BATCH_SIZE = 1000
@@ -77,28 +72,22 @@ def prepare_upload(phone_numbers: Sequence[str], *, pepper: bytes) -> PreparedUp
     return PreparedUpload(list(seen), invalid_count, examples)
 
 
-async def store_contacts(graph: Graph, user_id: str, hashes: Sequence[str]) -> list[str]:
+async def store(tx: AsyncManagedTransaction, user_id: str, hashes: Sequence[str]) -> list[str]:
     """Keep the hashes as the user's contacts; return the ids of the users they match.
 
     The user's own number is neither kept nor matched. A match is another user whose
-    ``phoneHash`` is among the hashes, with no block between the two either way.
-    One transaction for the whole upload, written in UNWIND batches; it is idempotent
-    (MERGE), so a retry or a repeated upload changes nothing but ``at``.
+    ``phoneHash`` is among the hashes, with no block between the two either way. Written
+    in UNWIND batches; idempotent (MERGE), so a retry or a repeated upload changes nothing
+    but ``at``.
     """
     at = datetime.now(UTC)
-    batches = [list(hashes[i : i + BATCH_SIZE]) for i in range(0, len(hashes), BATCH_SIZE)]
-
-    async def work(tx: AsyncManagedTransaction) -> list[str]:
-        matched: dict[str, None] = {}
-        for batch in batches:
-            result = await tx.run(_STORE_BATCH, userId=user_id, hashes=batch, at=at)
-            record = await result.single(strict=True)
-            matched.update(dict.fromkeys(record["matched"]))
-        return list(matched)
-
-    if not batches:
-        return []
-    return await write_transaction(graph, work)
+    matched: dict[str, None] = {}
+    for start in range(0, len(hashes), BATCH_SIZE):
+        batch = list(hashes[start : start + BATCH_SIZE])
+        result = await tx.run(_STORE_BATCH, userId=user_id, hashes=batch, at=at)
+        record = await result.single(strict=True)
+        matched.update(dict.fromkeys(record["matched"]))
+    return list(matched)
 
 
 _STORE_BATCH: LiteralString = """
@@ -113,26 +102,3 @@ _STORE_BATCH: LiteralString = """
     WHERE u <> me AND NOT (me)-[:BLOCKED]-(u)
     RETURN collect(DISTINCT u.id) AS matched
 """
-
-
-@dataclass(frozen=True)
-class UploadResult:
-    matched: int
-    problems: list[Problem]
-
-
-async def upload_contacts(
-    graph: Graph, redis: Redis, user: UserRecord, phone_numbers: Sequence[str], *, pepper: bytes
-) -> UploadResult:
-    """The whole upload: validate, rate-limit, store hashes, refresh both sides' suggestions.
-
-    Invalid numbers do not fail the rest; they come back as one problem with examples.
-    """
-    prepared = prepare_upload(phone_numbers, pepper=pepper)
-    decision = await take(redis, "contacts_upload", user)
-    if not decision.allowed:
-        raise ActionError(rate_limited(decision, FIELD))
-    matched = await store_contacts(graph, user.id, prepared.hashes)
-    if prepared.hashes:
-        await neighbourhood_changed(redis, [user.id, *matched])
-    return UploadResult(matched=len(matched), problems=prepared.problems())

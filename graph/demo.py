@@ -1,17 +1,15 @@
-"""Demo data for ``make run``: loaded through the same actions the API and import use."""
+"""Demo data for ``make run``: the small world ``actions/demo.py`` loads through the
+actions, and the two seed writes no action makes (extra memberships, checks for reruns)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from api.settings import Settings
-from graph import interactions
-from graph.circles import CircleInput, JoinPolicy, Visibility, create_circle
-from graph.driver import Graph, connect
-from graph.merchants import UpsertMerchant, upsert_merchant_with_staff
-from graph.migrations import apply_migrations
-from graph.users import UpsertUser, upsert_user, user_by_platform_id
+from graph.circles import JoinPolicy, Visibility
+from graph.driver import Graph
+from graph.merchants import UpsertMerchant
+from graph.users import UpsertUser
 
 DEMO_USER_PLATFORM_ID = "demo-lin"
 
@@ -167,81 +165,38 @@ DEMO_MEMBERSHIPS = (
     ("demo-alice", "超级猩猩教练课", "INVITED"),
 )
 
-_AT = datetime(2026, 11, 1, 12, 30, tzinfo=UTC)
+DEMO_AT = datetime(2026, 11, 1, 12, 30, tzinfo=UTC)
 
 
-async def load_demo(settings: Settings) -> None:
-    async with connect(settings) as graph:
-        await apply_migrations(graph)
-        for user in DEMO_USERS:
-            await upsert_user(
-                graph,
-                user,
-                pepper=settings.pepper,
-                default_trust_score=settings.default_trust_score,
-            )
-        await interactions.upsert_friendships(graph, DEMO_FRIENDSHIPS)
-        for merchant in DEMO_MERCHANTS:
-            await upsert_merchant_with_staff(
-                graph, merchant, DEMO_STAFF.get(merchant.platform_id, ())
-            )
-        await interactions.record_payments(
-            graph, [interactions.Payment("demo-sun", DEMO_USER_PLATFORM_ID, _AT)]
-        )
-        await interactions.record_visits(
-            graph,
-            [
-                interactions.Visit(DEMO_USER_PLATFORM_ID, "demo-m-noodles", _AT),
-                interactions.Visit("demo-liu", "demo-m-noodles", _AT),
-                interactions.Visit("demo-zhao", "demo-m-gym", _AT),
-            ],
-        )
-        await _load_circles(graph)
+async def circle_exists(graph: Graph, spec: DemoCircle) -> bool:
+    """A circle of that name, owner and merchant is there already (demo runs repeat)."""
+    existing = await graph.read(
+        """
+        MATCH (:User {platformId: $owner})-[:MEMBER_OF {role: 'OWNER'}]->
+              (c:Circle {name: $name})
+        WHERE ($merchant IS NULL AND NOT EXISTS { (c)-[:HOSTED_BY]->() })
+           OR EXISTS { (c)-[:HOSTED_BY]->(:Merchant {platformId: $merchant}) }
+        RETURN c.id AS id LIMIT 1
+        """,
+        owner=spec.owner,
+        name=spec.name,
+        merchant=spec.merchant,
+    )
+    return bool(existing.records)
 
 
-async def _load_circles(graph: Graph) -> None:
-    """The demo circles, created through ``create_circle`` once (a circle of that name,
-    owner and merchant already there is left alone), then the extra memberships."""
-    for spec in DEMO_CIRCLES:
-        existing = await graph.read(
-            """
-            MATCH (:User {platformId: $owner})-[:MEMBER_OF {role: 'OWNER'}]->
-                  (c:Circle {name: $name})
-            WHERE ($merchant IS NULL AND NOT EXISTS { (c)-[:HOSTED_BY]->() })
-               OR EXISTS { (c)-[:HOSTED_BY]->(:Merchant {platformId: $merchant}) }
-            RETURN c.id AS id LIMIT 1
-            """,
-            owner=spec.owner,
-            name=spec.name,
-            merchant=spec.merchant,
-        )
-        if existing.records:
-            continue
-        owner = await user_by_platform_id(graph, spec.owner)
-        assert owner is not None, spec.owner
-        merchant_id = None
-        if spec.merchant is not None:
-            found = await graph.read(
-                "MATCH (m:Merchant {platformId: $pid}) RETURN m.id AS id", pid=spec.merchant
-            )
-            merchant_id = found.records[0]["id"]
-        await create_circle(
-            graph,
-            owner,
-            CircleInput(
-                name=spec.name,
-                description=spec.description,
-                visibility=spec.visibility,
-                join_policy=spec.policy,
-                min_trust_score=spec.min_trust_score,
-                customers_only=spec.customers_only,
-                service=spec.service,
-                merchant_id=merchant_id,
-            ),
-        )
+async def merchant_id(graph: Graph, platform_id: str) -> str:
+    found = await graph.read(
+        "MATCH (m:Merchant {platformId: $pid}) RETURN m.id AS id", pid=platform_id
+    )
+    return str(found.records[0]["id"])
+
+
+async def seed_memberships(graph: Graph) -> None:
+    """The extra memberships, as one batch (a join would be rate-limited and
+    policy-checked; this is seed data). MERGE keeps it idempotent; memberCount is
+    recounted exactly."""
     owners = {spec.name: spec.owner for spec in DEMO_CIRCLES}
-    # Memberships written as one batch (a join would be rate-limited and policy-checked;
-    # this is seed data). MERGE keeps it idempotent; memberCount is recounted exactly.
     await graph.write(
         """
         UNWIND $rows AS row

@@ -14,6 +14,7 @@ from neo4j import (
     NotificationDisabledClassification,
     RoutingControl,
 )
+from neo4j.exceptions import ConstraintError
 
 from api.settings import Settings
 
@@ -70,11 +71,22 @@ T = TypeVar("T")
 
 
 async def write_transaction(
-    graph: Graph, work: Callable[[AsyncManagedTransaction], Awaitable[T]]
+    graph: Graph,
+    work: Callable[[AsyncManagedTransaction], Awaitable[T]],
+    *,
+    id_attempts: int = 1,
 ) -> T:
     """Several statements in one write transaction, retried on transient errors.
 
-    ``work`` must be idempotent; raising inside it rolls everything back.
+    ``work`` must be idempotent; raising inside it rolls everything back. With
+    ``id_attempts`` above one, a unique-constraint conflict runs ``work`` again: it makes
+    its ids inside (time-ordered ids of one millisecond collide once in 2^20).
     """
-    async with graph.driver.session(database=graph.database) as session:
-        return await session.execute_write(work)
+    for attempt in range(id_attempts):
+        try:
+            async with graph.driver.session(database=graph.database) as session:
+                return await session.execute_write(work)
+        except ConstraintError:
+            if attempt >= id_attempts - 1:
+                raise
+    raise AssertionError("unreachable")

@@ -1,32 +1,12 @@
-"""The Cypher behind feeds: audiences, timeline rebuilds, the outbox, feed views."""
+"""The Cypher behind feeds: audiences, timeline rebuilds, the outbox, feed views, and the
+home feed read from Neo4j alone for when Redis is away."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, LiteralString
+from typing import LiteralString
 
 from graph.driver import Graph
-
-FEED_POST_FIELDS: LiteralString = """
-    p {.id, .body, .createdAtMs, .reactionCount, .commentCount, .fanout,
-       removed: coalesce(p.removed, false), deleted: coalesce(p.deleted, false),
-       hidden: coalesce(p.hidden, false),
-       authorSuspended: [(a:User)-[:POSTED]->(p) | coalesce(a.suspended, false)][0],
-       createdAt: toString(p.createdAt),
-       authorId: [(a:User)-[:POSTED]->(p) | a.id][0],
-       circleId: [(p)-[:IN]->(c:Circle) | c.id][0],
-       circleVisibility: [(p)-[:IN]->(c:Circle) | c.visibility][0],
-       circleSize: [(p)-[:IN]->(c:Circle) | c.memberCount][0]} AS post
-"""
-
-
-async def feed_posts(graph: Graph, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Posts as the feed caches them, by id (missing ids are absent)."""
-    result = await graph.read(
-        "UNWIND $ids AS pid MATCH (p:Post {id: pid}) RETURN " + FEED_POST_FIELDS, ids=list(ids)
-    )
-    return {r["post"]["id"]: dict(r["post"]) for r in result.records}
 
 
 async def circle_member_ids(graph: Graph, circle_id: str, *, at_most: int) -> list[str] | None:
@@ -162,6 +142,56 @@ async def circle_timeline_from_graph(
         length=length,
     )
     return [(r["id"], r["score"]) for r in result.records]
+
+
+_HOME_BRANCH_FILTER: LiteralString = """
+    NOT coalesce(p.deleted, false) AND NOT coalesce(p.removed, false)
+    AND NOT coalesce(p.hidden, false)
+    AND ($afterMs IS NULL OR p.createdAtMs < $afterMs
+         OR (p.createdAtMs = $afterMs AND p.id < $afterId))
+"""
+
+
+async def home_page(
+    graph: Graph, user_id: str, *, first: int, after: tuple[int, str] | None
+) -> list[str]:
+    """Ids of the user's home feed straight from the graph, newest first after the keyset
+    (createdAtMs, id): their own posts, friends' profile posts and posts of every circle
+    they are a MEMBER of. Slower than the timelines; serves while Redis cannot be trusted.
+    The caller still asks ``may_read`` of each."""
+    after_ms, after_id = after if after else (None, None)
+    result = await graph.read(
+        """
+        MATCH (me:User {id: $id})
+        CALL (me) {
+            MATCH (me)-[:POSTED]->(p:Post)
+            WHERE """
+        + _HOME_BRANCH_FILTER
+        + """
+            RETURN p ORDER BY p.createdAtMs DESC, p.id DESC LIMIT $limit
+            UNION
+            MATCH (me)-[:FRIEND]-(:User)-[:POSTED]->(p:Post)
+            WHERE NOT EXISTS { (p)-[:IN]->(:Circle) } AND """
+        + _HOME_BRANCH_FILTER
+        + """
+            RETURN p ORDER BY p.createdAtMs DESC, p.id DESC LIMIT $limit
+            UNION
+            MATCH (me)-[:MEMBER_OF {state: 'MEMBER'}]->(:Circle)<-[:IN]-(p:Post)
+            WHERE """
+        + _HOME_BRANCH_FILTER
+        + """
+            RETURN p ORDER BY p.createdAtMs DESC, p.id DESC LIMIT $limit
+        }
+        WITH me, p
+        WHERE NOT EXISTS { (me)-[:BLOCKED]-(:User)-[:POSTED]->(p) }
+        RETURN p.id AS id ORDER BY p.createdAtMs DESC, p.id DESC LIMIT $limit
+        """,
+        id=user_id,
+        afterMs=after_ms,
+        afterId=after_id,
+        limit=first,
+    )
+    return [r["id"] for r in result.records]
 
 
 async def recent_reactions(graph: Graph, user_id: str, limit: int = 2000) -> list[str]:

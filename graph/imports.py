@@ -43,7 +43,7 @@ from typing import Any, LiteralString, TypeVar
 from tqdm import tqdm
 
 from graph import interactions
-from graph.driver import Graph
+from graph.driver import Graph, write_transaction
 from graph.errors import ActionError, Problem
 from graph.merchants import UpsertMerchant, merchant_problems, upsert_merchants
 from graph.users import UpsertUser, user_row_params, write_user_rows
@@ -344,7 +344,9 @@ async def _plan_payments(graph: Graph, path: Path, batch_size: int) -> _Plan:
     _unknown(name, refs, await _resolve(graph, _USER_IDS, (r[2] for r in refs)))
 
     async def write(batch: Sequence[Any]) -> int:
-        return (await interactions.record_payments(graph, batch)).created
+        return (
+            await write_transaction(graph, lambda tx: interactions.record_payments(tx, batch))
+        ).created
 
     return _Plan(len(rows), list(_batches(rows, batch_size)), write, "relationships")
 
@@ -369,7 +371,9 @@ async def _plan_visits(graph: Graph, path: Path, batch_size: int) -> _Plan:
         _unknown(name, [merchant_ref], known_merchants)
 
     async def write(batch: Sequence[Any]) -> int:
-        return (await interactions.record_visits(graph, batch)).created
+        return (
+            await write_transaction(graph, lambda tx: interactions.record_visits(tx, batch))
+        ).created
 
     return _Plan(len(rows), list(_batches(rows, batch_size)), write, "relationships")
 

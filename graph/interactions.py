@@ -20,7 +20,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, LiteralString
+
+from neo4j import AsyncManagedTransaction
 
 from graph.driver import Graph
 from graph.errors import ActionError, Problem, invalid
@@ -118,7 +120,16 @@ def _prefixed(index: int, problems: Sequence[Problem], what: str) -> list[Proble
 # --- writers ----------------------------------------------------------------------------
 
 
-async def record_payments(graph: Graph, rows: Sequence[Payment]) -> WriteResult:
+async def _write(
+    tx: AsyncManagedTransaction, query: LiteralString, rows: list[dict[str, Any]]
+) -> tuple[list[Any], int]:
+    result = await tx.run(query, rows=rows)
+    records = [record async for record in result]
+    summary = await result.consume()
+    return records, summary.counters.relationships_created
+
+
+async def record_payments(tx: AsyncManagedTransaction, rows: Sequence[Payment]) -> WriteResult:
     """MERGE one ``PAID`` per payment; rows naming an unknown user are skipped.
 
     Raises :class:`ActionError` (nothing written) if any row is invalid.
@@ -137,7 +148,8 @@ async def record_payments(graph: Graph, rows: Sequence[Payment]) -> WriteResult:
         }
         for i, r in enumerate(rows)
     ]
-    result = await graph.write(
+    records, created = await _write(
+        tx,
         """
         UNWIND $rows AS row
         OPTIONAL MATCH (a:User {platformId: row.from})
@@ -148,12 +160,12 @@ async def record_payments(graph: Graph, rows: Sequence[Payment]) -> WriteResult:
         }
         RETURN row.i AS i, a.id AS left, b.id AS right
         """,
-        rows=params,
+        params,
     )
-    return _result(result.records, result.summary.counters.relationships_created, "from", "to")
+    return _result(records, created, "from", "to")
 
 
-async def record_visits(graph: Graph, rows: Sequence[Visit]) -> WriteResult:
+async def record_visits(tx: AsyncManagedTransaction, rows: Sequence[Visit]) -> WriteResult:
     """MERGE one ``VISITED`` per visit; rows naming an unknown user or merchant are skipped.
 
     Raises :class:`ActionError` (nothing written) if any row is invalid.
@@ -172,7 +184,8 @@ async def record_visits(graph: Graph, rows: Sequence[Visit]) -> WriteResult:
         }
         for i, r in enumerate(rows)
     ]
-    result = await graph.write(
+    records, created = await _write(
+        tx,
         """
         UNWIND $rows AS row
         OPTIONAL MATCH (u:User {platformId: row.user})
@@ -183,12 +196,12 @@ async def record_visits(graph: Graph, rows: Sequence[Visit]) -> WriteResult:
         }
         RETURN row.i AS i, u.id AS left, m.id AS right
         """,
-        rows=params,
+        params,
     )
     # Only the user side is a person whose neighbourhood changed.
     return _result(
-        result.records,
-        result.summary.counters.relationships_created,
+        records,
+        created,
         "user",
         "merchant",
         right_is_user=False,

@@ -16,7 +16,7 @@ from typing import Any, LiteralString
 
 from neo4j import AsyncManagedTransaction
 
-from graph.driver import Graph, write_transaction
+from graph.driver import Graph
 from graph.errors import ActionError, ErrorCode, Problem, invalid
 from graph.users import new_id
 from graph.validation import check_platform_id, check_text
@@ -52,7 +52,6 @@ class Merchant:
             longitude=row["longitude"],
             created_at=row["createdAt"].to_native(),
         )
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,68 +168,72 @@ async def upsert_merchants(graph: Graph, rows: Sequence[UpsertMerchant]) -> list
     return [Merchant.from_row(r["merchant"]) for r in result.records]
 
 
-async def upsert_merchant_with_staff(
-    graph: Graph,
+def upsert_problems(
     row: UpsertMerchant,
     staff_platform_ids: Sequence[str] | None,
     *,
     staff_field: str = "staffPlatformUserIds",
     latitude_field: str = "latitude",
     longitude_field: str = "longitude",
-) -> Merchant:
-    """One merchant, upserted by platform id; ``staff_platform_ids`` (when not None)
-    replaces the set of ``(:User)-[:STAFF_OF]->(m)``. Unknown users are NOT_FOUND problems
-    naming ``staffPlatformUserIds[i]``, and then nothing is written (one transaction)."""
+) -> list[Problem]:
+    """What is wrong with one merchant and its staff list, before the graph is read."""
     problems = merchant_problems(
         row, latitude_field=latitude_field, longitude_field=longitude_field
     )
     if staff_platform_ids is not None:
         problems += staff_problems(staff_platform_ids, staff_field)
-    if problems:
-        raise ActionError(*problems)
-    staff = [s.strip() for s in staff_platform_ids] if staff_platform_ids is not None else None
+    return problems
 
-    async def work(tx: AsyncManagedTransaction) -> Merchant:
-        if staff:
-            found = await tx.run(
-                """
-                UNWIND range(0, size($staff) - 1) AS i
-                OPTIONAL MATCH (u:User {platformId: $staff[i]})
-                WITH i, u WHERE u IS NULL
-                RETURN i ORDER BY i
-                """,
-                staff=staff,
-            )
-            unknown = [r["i"] async for r in found]
-            if unknown:
-                raise ActionError(
-                    *(
-                        Problem(ErrorCode.NOT_FOUND, "no such user", f"{staff_field}[{i}]")
-                        for i in unknown
-                    )
-                )
-        result = await tx.run(
-            "WITH $row AS row"
-            + _UPSERT
-            + """
-            WITH m
-            CALL (m) {
-                WITH m WHERE $staff IS NOT NULL
-                OPTIONAL MATCH (old:User)-[s:STAFF_OF]->(m)
-                WHERE NOT old.platformId IN $staff
-                DELETE s
-            }
-            CALL (m) {
-                UNWIND coalesce($staff, []) AS pid
-                MATCH (u:User {platformId: pid})
-                MERGE (u)-[:STAFF_OF]->(m)
-            }
-            RETURN """
-            + MERCHANT_FIELDS,
-            row=_row_params(row),
+
+async def upsert_with_staff(
+    tx: AsyncManagedTransaction,
+    row: UpsertMerchant,
+    staff_platform_ids: Sequence[str] | None,
+    *,
+    staff_field: str = "staffPlatformUserIds",
+) -> Merchant:
+    """One merchant, upserted by platform id; ``staff_platform_ids`` (when not None)
+    replaces the set of ``(:User)-[:STAFF_OF]->(m)``. Unknown users are NOT_FOUND problems
+    naming ``staffPlatformUserIds[i]``, and then nothing is written."""
+    staff = [s.strip() for s in staff_platform_ids] if staff_platform_ids is not None else None
+    if staff:
+        found = await tx.run(
+            """
+            UNWIND range(0, size($staff) - 1) AS i
+            OPTIONAL MATCH (u:User {platformId: $staff[i]})
+            WITH i, u WHERE u IS NULL
+            RETURN i ORDER BY i
+            """,
             staff=staff,
         )
-        record = await result.single(strict=True)
-        return Merchant.from_row(record["merchant"])
-
-    return await write_transaction(graph, work)
+        unknown = [r["i"] async for r in found]
+        if unknown:
+            raise ActionError(
+                *(
+                    Problem(ErrorCode.NOT_FOUND, "no such user", f"{staff_field}[{i}]")
+                    for i in unknown
+                )
+            )
+    result = await tx.run(
+        "WITH $row AS row"
+        + _UPSERT
+        + """
+        WITH m
+        CALL (m) {
+            WITH m WHERE $staff IS NOT NULL
+            OPTIONAL MATCH (old:User)-[s:STAFF_OF]->(m)
+            WHERE NOT old.platformId IN $staff
+            DELETE s
+        }
+        CALL (m) {
+            UNWIND coalesce($staff, []) AS pid
+            MATCH (u:User {platformId: pid})
+            MERGE (u)-[:STAFF_OF]->(m)
+        }
+        RETURN """
+        + MERCHANT_FIELDS,
+        row=_row_params(row),
+        staff=staff,
+    )
+    record = await result.single(strict=True)
+    return Merchant.from_row(record["merchant"])

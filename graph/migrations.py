@@ -57,6 +57,10 @@ STATEMENTS: tuple[LiteralString, ...] = (
     "CREATE CONSTRAINT appeal_action IF NOT EXISTS FOR (n:Appeal) REQUIRE n.actionId IS UNIQUE",
     "CREATE INDEX appeal_state IF NOT EXISTS FOR (n:Appeal) ON (n.state)",
     "CREATE CONSTRAINT automod_rule_id IF NOT EXISTS FOR (n:AutomodRule) REQUIRE n.id IS UNIQUE",
+    # the effects outbox: a write's Redis effects until they have run (graph/outbox.py)
+    "CREATE CONSTRAINT effect_id IF NOT EXISTS FOR (n:Effect) REQUIRE n.id IS UNIQUE",
+    "CREATE RANGE INDEX effect_created_at_ms IF NOT EXISTS FOR (n:Effect) ON (n.createdAtMs)",
+    "CREATE INDEX effect_stalled IF NOT EXISTS FOR (n:Effect) ON (n.stalled)",
 )
 
 

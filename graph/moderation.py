@@ -6,9 +6,9 @@ first (so member counts stay exact and two actions on one membership never inter
 
 Who may act (roles are scoped to one circle; rank OWNER 2 > MODERATOR 1 > anyone else 0):
 
-- the actor must moderate the circle (MEMBER with role MODERATOR or OWNER); others get
-  NOT_FOUND when they cannot see the circle's card, else FORBIDDEN. Banned users see at
-  most the card, so they never act.
+- the actor must moderate the circle (``graph.circles.moderates``: MEMBER with role
+  MODERATOR or OWNER); others get NOT_FOUND when they cannot see the circle's card, else
+  FORBIDDEN. Banned users see at most the card, so they never act.
 - platform admins (token role ``admin``, signed in as a user) act in any circle as if they
   were its owner, whatever their own membership, banned or not;
 - nobody acts on themselves, and an actor acts only on targets of a lower rank: a
@@ -25,7 +25,7 @@ removed) and ALREADY_EXISTS when the thing is already so (post already removed, 
 already held). BAN and MUTE of someone already banned or muted set a new expiry.
 
 Expiry needs no job: ``bannedUntil`` is read through ``graph.circles.effective_state`` and
-``mutedUntil`` through ``graph.posts.is_muted``; a permanent mute is a far-future
+``mutedUntil`` through ``graph.circles.is_muted``; a permanent mute is a far-future
 ``mutedUntil`` and a permanent ban a null ``bannedUntil``, while the action's
 ``expiresAt`` is null for both.
 """
@@ -33,42 +33,31 @@ Expiry needs no job: ``bannedUntil`` is read through ``graph.circles.effective_s
 from __future__ import annotations
 
 import enum
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, LiteralString
 
 from neo4j import AsyncManagedTransaction
-from neo4j.exceptions import ConstraintError
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from graph.circles import (
     MembershipRecord,
     Role,
     State,
-    _lock,
-    _membership_changed,
-    _remove_membership,
-    _set_membership,
-    access,
+    membership_of,
+    moderator_gate,
+    remove_membership,
+    set_membership,
 )
-from graph.driver import Graph, write_transaction
+from graph.driver import Graph
 from graph.errors import ActionError, ErrorCode, Problem, invalid
-from graph.notifications import notify_join_approved, notify_post_removed
-from graph.posts import is_muted, new_post_id
-from graph.users import UserRecord
+from graph.posts import new_post_id
 from graph.validation import check_text
-from workers.feeds import post_changed
-
-log = logging.getLogger(__name__)
 
 REASON_MAX = 500
 MAX_DURATION_SECONDS = 10 * 36525 * 864  # ten years of 365.25 days
-# A permanent mute: graph/posts.py reads any future ``mutedUntil`` as muted.
+# A permanent mute: ``is_muted`` reads any future ``mutedUntil`` as muted.
 PERMANENT_MUTE = datetime(9999, 12, 31, tzinfo=UTC)
-ID_ATTEMPTS = 3
 
 
 class Kind(enum.StrEnum):
@@ -141,7 +130,7 @@ _ACTION_FIELDS: LiteralString = """
 # ---------------------------------------------------------------- validation
 
 
-def _check(data: ModerateInput) -> list[Problem]:
+def input_problems(data: ModerateInput) -> list[Problem]:
     problems: list[Problem] = []
     if data.reason is not None:
         problems += check_text("reason", data.reason, min_len=0, max_len=REASON_MAX)
@@ -188,7 +177,6 @@ class _Target:
     """The user acted on (the author for post actions) and their place in the circle."""
 
     membership: MembershipRecord
-    muted_until: Any = None
     post_removed: bool = False
 
     @property
@@ -207,45 +195,13 @@ class Outcome:
 
 
 async def _actor_rank(
-    tx: AsyncManagedTransaction, circle_id: str, actor: UserRecord, is_admin: bool
+    tx: AsyncManagedTransaction, circle_id: str, actor_id: str, admin: bool
 ) -> int:
-    found = await _lock(tx, circle_id, actor.id)
-    if found is None:
-        raise _not_found("circle not found", "circleId")
-    if is_admin:
+    _, own = await moderator_gate(tx, circle_id, actor_id, admin=admin)
+    if admin:
         return OWNER_RANK
-    circle, own = found
-    rights = access(circle.visibility, own.state, own.role)
-    if not rights.card:
-        raise _not_found("circle not found", "circleId")
-    if not rights.moderate or own.role is None:
-        raise _forbidden("moderators and owners only")
+    assert own.role is not None  # moderator_gate let only owners and moderators through
     return RANK[own.role]
-
-
-async def _user_target(tx: AsyncManagedTransaction, circle_id: str, user_id: str) -> _Target:
-    result = await tx.run(
-        """
-        MATCH (u:User {id: $user}) WHERE NOT coalesce(u.suspended, false)
-        OPTIONAL MATCH (u)-[r:MEMBER_OF]->(:Circle {id: $circle})
-        RETURN r {.state, .role, .since, .bannedUntil, .mutedUntil} AS m
-        """,
-        user=user_id,
-        circle=circle_id,
-    )
-    record = await result.single()
-    if record is None:
-        raise _not_found("user not found", "userId")
-    return _target_from(record["m"], user_id, circle_id)
-
-
-def _target_from(
-    row: Mapping[str, Any] | None, user_id: str, circle_id: str, removed: bool = False
-) -> _Target:
-    if row is None:
-        return _Target(MembershipRecord.none(user_id, circle_id), post_removed=removed)
-    membership = MembershipRecord.from_row({**row, "userId": user_id, "circleId": circle_id})
-    return _Target(membership, row.get("mutedUntil"), removed)
 
 
 async def _post_target(tx: AsyncManagedTransaction, circle_id: str, post_id: str) -> _Target:
@@ -266,7 +222,13 @@ async def _post_target(tx: AsyncManagedTransaction, circle_id: str, post_id: str
     record = await result.single()
     if record is None:
         raise _not_found("post not found", "postId")
-    return _target_from(record["m"], record["author"], circle_id, bool(record["removed"]))
+    row, author = record["m"], record["author"]
+    membership = (
+        MembershipRecord.from_row({**row, "userId": author, "circleId": circle_id})
+        if row is not None
+        else MembershipRecord.none(author, circle_id)
+    )
+    return _Target(membership, bool(record["removed"]))
 
 
 async def _apply(
@@ -317,12 +279,12 @@ async def _apply(
     if kind is Kind.UNBAN:
         if current.state is not State.BANNED:
             raise _not_found("this user is not banned here", "userId")
-        await _remove_membership(tx, cid, uid, count_delta=0)
+        await remove_membership(tx, cid, uid, count_delta=0)
         return State.BANNED, MembershipRecord.none(uid, cid)
     if kind is Kind.MUTE or kind is Kind.UNMUTE:
         if current.state is not State.MEMBER:
             raise _not_found("this user is not a member here", "userId")
-        if kind is Kind.UNMUTE and not is_muted(target.muted_until):
+        if kind is Kind.UNMUTE and not current.muted:
             raise _not_found("this user is not muted", "userId")
         await tx.run(
             """
@@ -337,19 +299,19 @@ async def _apply(
     if kind is Kind.KICK:
         if current.state is not State.MEMBER:
             raise _not_found("this user is not a member here", "userId")
-        await _remove_membership(tx, cid, uid, count_delta=-1)
+        await remove_membership(tx, cid, uid, count_delta=-1)
         return State.MEMBER, MembershipRecord.none(uid, cid)
     if kind is Kind.APPROVE_JOIN or kind is Kind.DENY_JOIN:
         # reviewJoinRequest's rule: only a PENDING request is reviewed
         if current.state is not State.PENDING:
             raise _not_found("no pending request from this user", "userId")
         if kind is Kind.APPROVE_JOIN:
-            joined = await _set_membership(tx, cid, uid, State.MEMBER, Role.MEMBER, count_delta=1)
+            joined = await set_membership(tx, cid, uid, State.MEMBER, Role.MEMBER, count_delta=1)
             return State.PENDING, joined
-        await _remove_membership(tx, cid, uid, count_delta=0)
+        await remove_membership(tx, cid, uid, count_delta=0)
         return State.PENDING, MembershipRecord.none(uid, cid)
     # SET_ROLE
-    assert data.role is not None  # checked by _check
+    assert data.role is not None  # checked by input_problems
     if current.state is not State.MEMBER:
         raise _not_found("this user is not a member here", "userId")
     if current.role is data.role:
@@ -411,70 +373,30 @@ async def _log(
 
 
 async def moderate(
-    graph: Graph, redis: Redis, actor: UserRecord, data: ModerateInput, *, is_admin: bool = False
+    tx: AsyncManagedTransaction, actor_id: str, data: ModerateInput, *, admin: bool
 ) -> Outcome:
-    """One moderation action and its log entry, in one transaction; then the feeds."""
-    problems = _check(data)
-    if problems:
-        raise ActionError(*problems)
+    """One moderation action and its log entry. ``data`` passed ``input_problems``; the
+    action's id is made here (run with ``id_attempts``)."""
     reason = data.reason.strip() or None if data.reason is not None else None
-
-    async def work(tx: AsyncManagedTransaction) -> Outcome:
-        rank = await _actor_rank(tx, data.circle_id, actor, is_admin)
-        if data.kind is Kind.SET_ROLE and rank < OWNER_RANK:
-            raise _forbidden("only the owner sets roles")
-        if data.post_id is not None:
-            target = await _post_target(tx, data.circle_id, data.post_id)
-        else:
-            assert data.user_id is not None  # checked by _check
-            target = await _user_target(tx, data.circle_id, data.user_id)
-        field = "postId" if data.post_id is not None else "userId"
-        if target.membership.user_id == actor.id:
-            raise _forbidden("you cannot moderate yourself", field)
-        if target.rank >= rank:
-            raise _forbidden("you may act only on users below your role", field)
-        expires_at = None
-        if data.kind in TIMED_KINDS and data.duration_seconds is not None:
-            expires_at = datetime.now(UTC) + timedelta(seconds=data.duration_seconds)
-        before, after = await _apply(tx, data, target, expires_at)
-        action = await _log(
-            tx,
-            data,
-            actor.id,
-            target.membership.user_id,
-            reason,
-            expires_at,
-        )
-        return Outcome(action, before, after)
-
-    outcome = await _with_fresh_id(graph, work)
-    try:
-        if outcome.membership_after is not None and outcome.membership_before is not None:
-            await _membership_changed(redis, outcome.membership_after, outcome.membership_before)
-        if data.post_id is not None:
-            await post_changed(redis, graph, [data.post_id])
-    except (RedisError, OSError) as exc:
-        # committed already; feed views and cached posts expire, and reads re-check
-        log.warning("moderation %s committed but feeds not refreshed: %s", outcome.action.id, exc)
-    if data.kind is Kind.APPROVE_JOIN and data.user_id is not None:
-        # as reviewJoinRequest does
-        await notify_join_approved(graph, redis, data.circle_id, data.user_id, actor.id)
-    if data.kind is Kind.REMOVE_POST and data.post_id is not None:
-        # the author hears, the moderator stays unnamed; the action id dedupes a retry
-        await notify_post_removed(graph, redis, data.post_id, action_id=outcome.action.id)
-    return outcome
-
-
-async def _with_fresh_id(graph: Graph, work: Any) -> Outcome:
-    """Action ids of one millisecond collide once in 2^20: run the transaction again."""
-    for attempt in range(ID_ATTEMPTS):
-        try:
-            result: Outcome = await write_transaction(graph, work)
-            return result
-        except ConstraintError:
-            if attempt == ID_ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
+    rank = await _actor_rank(tx, data.circle_id, actor_id, admin)
+    if data.kind is Kind.SET_ROLE and rank < OWNER_RANK:
+        raise _forbidden("only the owner sets roles")
+    if data.post_id is not None:
+        target = await _post_target(tx, data.circle_id, data.post_id)
+    else:
+        assert data.user_id is not None  # checked by input_problems
+        target = _Target(await membership_of(tx, data.circle_id, data.user_id))
+    field = "postId" if data.post_id is not None else "userId"
+    if target.membership.user_id == actor_id:
+        raise _forbidden("you cannot moderate yourself", field)
+    if target.rank >= rank:
+        raise _forbidden("you may act only on users below your role", field)
+    expires_at = None
+    if data.kind in TIMED_KINDS and data.duration_seconds is not None:
+        expires_at = datetime.now(UTC) + timedelta(seconds=data.duration_seconds)
+    before, after = await _apply(tx, data, target, expires_at)
+    action = await _log(tx, data, actor_id, target.membership.user_id, reason, expires_at)
+    return Outcome(action, before, after)
 
 
 # ---------------------------------------------------------------- reads

@@ -1,4 +1,4 @@
-"""Notifications: what happened to a user that they should hear about, and the live channel.
+"""Notifications: what happened to a user that they should hear about.
 
 The graph is the source of truth::
 
@@ -11,11 +11,11 @@ The graph is the source of truth::
 the newest-first page; ``unreadFor`` is the recipient's id while the notification is unread
 and absent afterwards, so the unread count and ``unreadOnly`` pages seek only unread rows.
 
-The actions call the ``notify_*`` functions after their own transaction committed. These
-are best effort: a failure is logged and never fails the action that succeeded already,
-and publishing on the recipient's Redis channel (``keys.notification_channel``) happens
-only once the notification is in the graph. ``dedupeKey`` makes a repeated call for the
-same event (say, a retried moderation job) create nothing new.
+An action writes its notifications inside its own transaction (``friend_request``,
+``join_approved``, ``comment``, ``post_removed``), so they commit with the change they
+tell of or not at all; the live push on Redis follows the commit as one of the action's
+effects (``workers/notifications.py``). ``dedupeKey`` makes a repeated call for the same
+event create nothing new.
 
 Reads never show a notification whose (personal) actor is suspended or blocked either way
 with the recipient. What a notification is about is resolved by the schema through the
@@ -24,24 +24,17 @@ ordinary read rules, so a post hidden since reads as null.
 
 from __future__ import annotations
 
-import contextlib
 import enum
-import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, LiteralString
 
-from neo4j.exceptions import DriverError, Neo4jError
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from neo4j import AsyncManagedTransaction
 
 from graph.driver import Graph
 from graph.users import new_id
-from workers import keys
-
-log = logging.getLogger(__name__)
 
 
 class Kind(enum.StrEnum):
@@ -153,87 +146,72 @@ _CREATE: LiteralString = """
 """
 
 
-async def _notify(
-    graph: Graph,
-    redis: Redis,
+@dataclass(frozen=True)
+class Created:
+    """A notification just written, for the live push once the transaction commits."""
+
+    recipient_id: str
+    id: str
+
+
+async def _create(
+    tx: AsyncManagedTransaction,
     kind: Kind,
     recipient_id: str,
     *,
     actor_id: str | None,
     about: Mapping[str, str],
     dedupe_key: str | None,
-) -> str | None:
-    """Record one notification and announce it; the id if one was created, else None.
-
-    Never raises for a store being away: the action that called it has committed already.
-    """
+) -> Created | None:
+    """Record one notification in the caller's transaction; None when nothing was created
+    (recipient missing, suspended, the actor, blocked either way, or a repeat)."""
     notification_id = new_id()
-    try:
-        result = await graph.write(
-            _CREATE,
-            recipient=recipient_id,
-            actor=actor_id,
-            key=dedupe_key or f"{kind.value}:{notification_id}",
-            id=notification_id,
-            kind=kind.value,
-            ms=int(time.time() * 1000),
-            request=about.get("request"),
-            circle=about.get("circle"),
-            post=about.get("post"),
-            comment=about.get("comment"),
-        )
-    except (Neo4jError, DriverError, OSError) as exc:
-        log.warning("%s for %s not recorded: %s", kind.value, recipient_id, exc)
+    result = await tx.run(
+        _CREATE,
+        recipient=recipient_id,
+        actor=actor_id,
+        key=dedupe_key or f"{kind.value}:{notification_id}",
+        id=notification_id,
+        kind=kind.value,
+        ms=int(time.time() * 1000),
+        request=about.get("request"),
+        circle=about.get("circle"),
+        post=about.get("post"),
+        comment=about.get("comment"),
+    )
+    record = await result.single()
+    if record is None or not record["created"]:
         return None
-    if not result.records or not result.records[0]["created"]:
-        return None
-    created_id: str = result.records[0]["id"]
-    await publish(redis, recipient_id, created_id)
-    return created_id
+    return Created(recipient_id, record["id"])
 
 
-async def publish(redis: Redis, recipient_id: str, notification_id: str) -> None:
-    """Tell the recipient's live subscriptions; a failure is logged, never raised."""
-    try:
-        await redis.publish(keys.notification_channel(recipient_id), notification_id)
-    except (RedisError, OSError) as exc:
-        log.warning("notification %s not published: %s", notification_id, exc)
-
-
-async def notify_friend_request(
-    graph: Graph, redis: Redis, request_id: str, from_id: str, to_id: str, state: str
-) -> None:
-    """After a friend request was sent (PENDING: the recipient hears) or accepted
-    (ACCEPTED: the one who asked hears, from the one who accepted)."""
+async def friend_request(
+    tx: AsyncManagedTransaction, request_id: str, from_id: str, to_id: str, state: str
+) -> Created | None:
+    """A friend request was sent (PENDING: the recipient hears) or accepted (ACCEPTED: the
+    one who asked hears, from the one who accepted)."""
     if state == "PENDING":
-        await _notify(
-            graph,
-            redis,
-            Kind.FRIEND_REQUEST_RECEIVED,
-            to_id,
-            actor_id=from_id,
-            about={"request": request_id},
-            dedupe_key=f"{Kind.FRIEND_REQUEST_RECEIVED.value}:{request_id}",
-        )
+        kind, recipient, actor = Kind.FRIEND_REQUEST_RECEIVED, to_id, from_id
     elif state == "ACCEPTED":
-        await _notify(
-            graph,
-            redis,
-            Kind.FRIEND_REQUEST_ACCEPTED,
-            from_id,
-            actor_id=to_id,
-            about={"request": request_id},
-            dedupe_key=f"{Kind.FRIEND_REQUEST_ACCEPTED.value}:{request_id}",
-        )
+        kind, recipient, actor = Kind.FRIEND_REQUEST_ACCEPTED, from_id, to_id
+    else:
+        return None
+    return await _create(
+        tx,
+        kind,
+        recipient,
+        actor_id=actor,
+        about={"request": request_id},
+        dedupe_key=f"{kind.value}:{request_id}",
+    )
 
 
-async def notify_join_approved(
-    graph: Graph, redis: Redis, circle_id: str, user_id: str, moderator_id: str
-) -> None:
-    """After a moderator admitted a user who had asked to join (review or invite)."""
-    await _notify(
-        graph,
-        redis,
+async def join_approved(
+    tx: AsyncManagedTransaction, circle_id: str, user_id: str, moderator_id: str
+) -> Created | None:
+    """A moderator admitted a user who had asked to join (review or invite)."""
+    return await _create(
+        tx,
         Kind.JOIN_REQUEST_APPROVED,
         user_id,
         actor_id=moderator_id,
@@ -242,67 +220,49 @@ async def notify_join_approved(
     )
 
 
-async def notify_comment(
-    graph: Graph, redis: Redis, comment_id: str, post_id: str, commenter_id: str
-) -> None:
-    """After a comment: the post's author hears, unless they wrote the comment."""
-    try:
-        found = await graph.read(
-            "MATCH (a:User)-[:POSTED]->(:Post {id: $post}) RETURN a.id AS author",
-            post=post_id,
-        )
-    except (Neo4jError, DriverError, OSError) as exc:
-        log.warning("comment %s: author not found for a notification: %s", comment_id, exc)
-        return
-    if not found.records or found.records[0]["author"] == commenter_id:
-        return
-    await _notify(
-        graph,
-        redis,
+async def comment(
+    tx: AsyncManagedTransaction, comment_id: str, post_id: str, commenter_id: str
+) -> Created | None:
+    """A comment: the post's author hears, unless they wrote the comment."""
+    found = await tx.run(
+        "MATCH (a:User)-[:POSTED]->(:Post {id: $post}) RETURN a.id AS author", post=post_id
+    )
+    row = await found.single()
+    if row is None or row["author"] == commenter_id:
+        return None
+    return await _create(
+        tx,
         Kind.COMMENT_ON_YOUR_POST,
-        found.records[0]["author"],
+        row["author"],
         actor_id=commenter_id,
         about={"comment": comment_id, "post": post_id},
         dedupe_key=f"{Kind.COMMENT_ON_YOUR_POST.value}:{comment_id}",
     )
 
 
-async def notify_post_removed(
-    graph: Graph,
-    redis: Redis,
-    post_id: str,
-    *,
-    moderator_id: str | None = None,
-    action_id: str | None = None,
-) -> None:
-    """After a moderator removed a post: its author hears (the moderator stays unnamed).
-
-    For the moderation issue: call once the removal committed. Pass the ModAction's id as
-    ``action_id`` so a retried call creates nothing new; without it every call notifies.
-    """
-    try:
-        found = await graph.read(
-            """
-            MATCH (a:User)-[:POSTED]->(p:Post {id: $post})
-            RETURN a.id AS author, [(p)-[:IN]->(c:Circle) | c.id][0] AS circle
-            """,
-            post=post_id,
-        )
-    except (Neo4jError, DriverError, OSError) as exc:
-        log.warning("post %s: author not found for a notification: %s", post_id, exc)
-        return
-    if not found.records:
-        return
-    row = found.records[0]
+async def post_removed(
+    tx: AsyncManagedTransaction, post_id: str, *, action_id: str
+) -> Created | None:
+    """A moderator removed a post: its author hears (the moderator stays unnamed); the
+    action's id makes a repeated call create nothing new."""
+    found = await tx.run(
+        """
+        MATCH (a:User)-[:POSTED]->(p:Post {id: $post})
+        RETURN a.id AS author, [(p)-[:IN]->(c:Circle) | c.id][0] AS circle
+        """,
+        post=post_id,
+    )
+    row = await found.single()
+    if row is None:
+        return None
     about = {"post": post_id, "circle": row["circle"]} if row["circle"] else {"post": post_id}
-    await _notify(
-        graph,
-        redis,
+    return await _create(
+        tx,
         Kind.POST_REMOVED,
         row["author"],
-        actor_id=moderator_id,
+        actor_id=None,
         about=about,
-        dedupe_key=f"{Kind.POST_REMOVED.value}:{action_id}" if action_id else None,
+        dedupe_key=f"{Kind.POST_REMOVED.value}:{action_id}",
     )
 
 
@@ -393,12 +353,12 @@ async def unread_count(graph: Graph, user_id: str) -> int:
     return int(result.records[0]["n"]) if result.records else 0
 
 
-async def mark_read(graph: Graph, user_id: str, *, ids: Sequence[str] | None) -> int:
+async def mark_read(tx: AsyncManagedTransaction, user_id: str, *, ids: Sequence[str] | None) -> int:
     """Mark the user's unread notifications read: those with the given ids, or all (None).
 
     Ids that are not the user's, or not unread, are left alone. Returns how many changed.
     """
-    result = await graph.write(
+    result = await tx.run(
         """
         MATCH (n:Notification {unreadFor: $me})
         WHERE n.createdAtMs IS NOT NULL AND ($ids IS NULL OR n.id IN $ids)
@@ -409,34 +369,5 @@ async def mark_read(graph: Graph, user_id: str, *, ids: Sequence[str] | None) ->
         me=user_id,
         ids=list(ids) if ids is not None else None,
     )
-    return int(result.records[0]["n"]) if result.records else 0
-
-
-# ---------------------------------------------------------------- live
-
-
-@contextlib.asynccontextmanager
-async def live_notifications(
-    graph: Graph, redis: Redis, user_id: str
-) -> AsyncIterator[AsyncIterator[NotificationRecord]]:
-    """The user's notifications as they are created (shown ones only), until the caller
-    leaves the context; the pub/sub subscription goes with it."""
-    pubsub = redis.pubsub()
-    await pubsub.subscribe(keys.notification_channel(user_id))
-
-    async def stream() -> AsyncIterator[NotificationRecord]:
-        async for message in pubsub.listen():
-            if message.get("type") != "message":
-                continue
-            notification_id = str(message["data"])
-            found = await notifications_by_ids(graph, user_id, [notification_id])
-            record = found.get(notification_id)
-            if record is not None:
-                yield record
-
-    try:
-        yield stream()
-    finally:
-        with contextlib.suppress(RedisError, OSError):
-            await pubsub.unsubscribe()
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+    record = await result.single()
+    return int(record["n"]) if record is not None else 0

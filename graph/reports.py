@@ -21,27 +21,26 @@ so queues page by id alone.
 from __future__ import annotations
 
 import enum
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, LiteralString
 
 from neo4j import AsyncManagedTransaction
-from neo4j.exceptions import ConstraintError
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from graph import posts
-from graph.circles import State, _lock, _moderator_gate, _target, access, effective_state
-from graph.driver import Graph, write_transaction
+from graph.circles import (
+    State,
+    access,
+    effective_state,
+    is_muted,
+    lock,
+    membership_of,
+    moderator_gate,
+)
+from graph.driver import Graph
 from graph.errors import ActionError, ErrorCode, Problem, invalid
-from graph.users import UserRecord
 from graph.validation import check_text
-from workers.feeds import post_changed
-from workers.ratelimit import rate_limited, take
-
-log = logging.getLogger(__name__)
 
 REASON_MAX = 500
 MESSAGE_MAX = 1000
@@ -131,37 +130,6 @@ class AppealRecord:
 # ---------------------------------------------------------------- reads
 
 
-async def moderates_circle(graph: Graph, viewer_id: str | None, circle_id: str) -> bool:
-    """Whether the viewer is the circle's owner or one of its moderators."""
-    if viewer_id is None:
-        return False
-    result = await graph.read(
-        """
-        MATCH (:User {id: $viewer})-[r:MEMBER_OF {state: 'MEMBER'}]->(:Circle {id: $circle})
-        RETURN r.role AS role
-        """,
-        viewer=viewer_id,
-        circle=circle_id,
-    )
-    return bool(result.records) and result.records[0]["role"] in ("OWNER", "MODERATOR")
-
-
-async def moderated_circles(graph: Graph, viewer_id: str | None, ids: Sequence[str]) -> set[str]:
-    """Of these circles, the ones the viewer moderates (one query)."""
-    if viewer_id is None or not ids:
-        return set()
-    result = await graph.read(
-        """
-        MATCH (:User {id: $viewer})-[r:MEMBER_OF {state: 'MEMBER'}]->(c:Circle)
-        WHERE c.id IN $ids AND r.role IN ['OWNER', 'MODERATOR']
-        RETURN collect(c.id) AS ids
-        """,
-        viewer=viewer_id,
-        ids=list(set(ids)),
-    )
-    return set(result.records[0]["ids"]) if result.records else set()
-
-
 async def reports_by_ids(graph: Graph, ids: Sequence[str]) -> dict[str, ReportRecord]:
     result = await graph.read(
         "UNWIND $ids AS rid MATCH (r:Report {id: rid}) RETURN " + REPORT_FIELDS, ids=list(ids)
@@ -221,312 +189,298 @@ async def appeals_page(
 # ---------------------------------------------------------------- reports
 
 
-async def _limit(redis: Redis, user: UserRecord, field: str) -> None:
-    try:
-        decision = await take(redis, "report", user)
-    except (RedisError, OSError):
-        log.warning("rate limit report unavailable for %s; allowing", user.id)
-        return
-    if not decision.allowed:
-        raise ActionError(rate_limited(decision, field))
-
-
-def _already() -> ActionError:
+def already_reported() -> ActionError:
     return ActionError(Problem(ErrorCode.ALREADY_EXISTS, "you reported this already", None))
 
 
+def already_appealed() -> ActionError:
+    return ActionError(
+        Problem(ErrorCode.ALREADY_EXISTS, "this action was appealed already", "actionId")
+    )
+
+
+def report_problems(
+    *, post_id: str | None, user_id: str | None, circle_id: str | None, reason: str
+) -> list[Problem]:
+    if (post_id is None) == (user_id is None):
+        return [invalid("postId", "report either a post or a user")]
+    if user_id is not None and circle_id is None:
+        return [invalid("circleId", "a user is reported in a circle")]
+    return check_text("reason", reason, min_len=1, max_len=REASON_MAX, allow_newlines=True)
+
+
+@dataclass(frozen=True)
+class Filed:
+    """A report just filed, and whether it hid the post it is about."""
+
+    report_id: str
+    hid_post: bool
+
+
 async def file_report(
-    graph: Graph,
-    redis: Redis,
-    reporter: UserRecord,
+    tx: AsyncManagedTransaction,
+    reporter_id: str,
     *,
     post_id: str | None,
     user_id: str | None,
     circle_id: str | None,
     reason: str,
     hide_threshold: int,
-) -> ReportRecord:
-    """A member reports a post of their circle, or a fellow member."""
-    if (post_id is None) == (user_id is None):
-        raise ActionError(invalid("postId", "report either a post or a user"))
-    if user_id is not None and circle_id is None:
-        raise ActionError(invalid("circleId", "a user is reported in a circle"))
-    problems = check_text("reason", reason, min_len=1, max_len=REASON_MAX, allow_newlines=True)
-    if problems:
-        raise ActionError(*problems)
-    await _limit(redis, reporter, "postId" if post_id else "userId")
-
-    async def work(tx: AsyncManagedTransaction) -> tuple[str, bool]:
-        report_id, ms = posts.new_post_id()
-        if post_id is not None:
-            found = await posts._lock(tx, post_id, reporter.id)
-            if found is None or not posts.may_read(found):
-                raise ActionError(Problem(ErrorCode.NOT_FOUND, "post not found", "postId"))
-            cid = found.post.circle_id
-            if cid is None:
-                raise ActionError(invalid("postId", "only posts in circles are reported"))
-            if circle_id is not None and circle_id != cid:
-                raise ActionError(invalid("circleId", "the post is not in this circle"))
-            if found.facts.state is not State.MEMBER:
-                raise ActionError(
-                    Problem(ErrorCode.FORBIDDEN, "only members of the circle report", "postId")
-                )
-            key = f"{reporter.id}|post:{post_id}"
-        else:
-            assert circle_id is not None and user_id is not None
-            locked = await _lock(tx, circle_id, reporter.id)
-            if locked is None:
-                raise ActionError(Problem(ErrorCode.NOT_FOUND, "circle not found", "circleId"))
-            circle, own = locked
-            if not access(circle.visibility, own.state, own.role).card:
-                raise ActionError(Problem(ErrorCode.NOT_FOUND, "circle not found", "circleId"))
-            if own.state is not State.MEMBER:
-                raise ActionError(
-                    Problem(ErrorCode.FORBIDDEN, "only members of the circle report", "circleId")
-                )
-            if user_id == reporter.id:
-                raise ActionError(invalid("userId", "you cannot report yourself"))
-            target = await _target(tx, circle_id, user_id)
-            if target.state is not State.MEMBER:
-                raise ActionError(
-                    Problem(ErrorCode.NOT_FOUND, "not a member of this circle", "userId")
-                )
-            cid = circle_id
-            key = f"{reporter.id}|user:{user_id}|circle:{circle_id}"
-        dup = await tx.run("MATCH (r:Report {dedupeKey: $key}) RETURN r.id AS id", key=key)
-        if await dup.single() is not None:
-            raise _already()
-        await tx.run(
-            """
-            MATCH (me:User {id: $reporter}), (c:Circle {id: $circle})
-            CREATE (me)-[:FILED]->(r:Report {id: $id, reason: $reason, state: 'OPEN',
-                    createdAt: datetime({epochMillis: $ms}), dedupeKey: $key})-[:IN]->(c)
-            WITH r
-            OPTIONAL MATCH (p:Post {id: $post})
-            OPTIONAL MATCH (s:User {id: $subject})
-            FOREACH (_ IN CASE WHEN p IS NULL THEN [] ELSE [1] END |
-                     CREATE (r)-[:ABOUT_POST]->(p))
-            FOREACH (_ IN CASE WHEN s IS NULL THEN [] ELSE [1] END |
-                     CREATE (r)-[:ABOUT_USER]->(s))
-            """,
-            reporter=reporter.id,
-            circle=cid,
-            id=report_id,
-            reason=reason.strip(),
-            ms=ms,
-            key=key,
-            post=post_id,
-            subject=user_id,
-        )
-        hid = False
-        if post_id is not None:
-            counted = await tx.run(
-                """
-                MATCH (p:Post {id: $post})
-                WHERE NOT coalesce(p.hidden, false)
-                  AND COUNT { MATCH (u:User)-[:FILED]->(:Report {state: 'OPEN'})-[:ABOUT_POST]->(p)
-                              RETURN DISTINCT u } >= $threshold
-                SET p.hidden = true
-                RETURN p.id AS id
-                """,
-                post=post_id,
-                threshold=hide_threshold,
+) -> Filed:
+    """A member reports a post of their circle, or a fellow member (``report_problems``
+    passed). Ids are made here: run with ``id_attempts``."""
+    report_id, ms = posts.new_post_id()
+    if post_id is not None:
+        found = await posts.lock(tx, post_id, reporter_id)
+        if found is None or not posts.may_read(found):
+            raise ActionError(Problem(ErrorCode.NOT_FOUND, "post not found", "postId"))
+        cid = found.post.circle_id
+        if cid is None:
+            raise ActionError(invalid("postId", "only posts in circles are reported"))
+        if circle_id is not None and circle_id != cid:
+            raise ActionError(invalid("circleId", "the post is not in this circle"))
+        if found.facts.state is not State.MEMBER:
+            raise ActionError(
+                Problem(ErrorCode.FORBIDDEN, "only members of the circle report", "postId")
             )
-            hid = await counted.single() is not None
-        return report_id, hid
+        key = f"{reporter_id}|post:{post_id}"
+    else:
+        assert circle_id is not None and user_id is not None
+        locked = await lock(tx, circle_id, reporter_id)
+        if locked is None:
+            raise ActionError(Problem(ErrorCode.NOT_FOUND, "circle not found", "circleId"))
+        circle, own = locked
+        if not access(circle.visibility, own.state, own.role).card:
+            raise ActionError(Problem(ErrorCode.NOT_FOUND, "circle not found", "circleId"))
+        if own.state is not State.MEMBER:
+            raise ActionError(
+                Problem(ErrorCode.FORBIDDEN, "only members of the circle report", "circleId")
+            )
+        if user_id == reporter_id:
+            raise ActionError(invalid("userId", "you cannot report yourself"))
+        target = await membership_of(tx, circle_id, user_id)
+        if target.state is not State.MEMBER:
+            raise ActionError(Problem(ErrorCode.NOT_FOUND, "not a member of this circle", "userId"))
+        cid = circle_id
+        key = f"{reporter_id}|user:{user_id}|circle:{circle_id}"
+    dup = await tx.run("MATCH (r:Report {dedupeKey: $key}) RETURN r.id AS id", key=key)
+    if await dup.single() is not None:
+        raise already_reported()
+    await tx.run(
+        """
+        MATCH (me:User {id: $reporter}), (c:Circle {id: $circle})
+        CREATE (me)-[:FILED]->(r:Report {id: $id, reason: $reason, state: 'OPEN',
+                createdAt: datetime({epochMillis: $ms}), dedupeKey: $key})-[:IN]->(c)
+        WITH r
+        OPTIONAL MATCH (p:Post {id: $post})
+        OPTIONAL MATCH (s:User {id: $subject})
+        FOREACH (_ IN CASE WHEN p IS NULL THEN [] ELSE [1] END |
+                 CREATE (r)-[:ABOUT_POST]->(p))
+        FOREACH (_ IN CASE WHEN s IS NULL THEN [] ELSE [1] END |
+                 CREATE (r)-[:ABOUT_USER]->(s))
+        """,
+        reporter=reporter_id,
+        circle=cid,
+        id=report_id,
+        reason=reason.strip(),
+        ms=ms,
+        key=key,
+        post=post_id,
+        subject=user_id,
+    )
+    hid = False
+    if post_id is not None:
+        counted = await tx.run(
+            """
+            MATCH (p:Post {id: $post})
+            WHERE NOT coalesce(p.hidden, false)
+              AND COUNT { MATCH (u:User)-[:FILED]->(:Report {state: 'OPEN'})-[:ABOUT_POST]->(p)
+                          RETURN DISTINCT u } >= $threshold
+            SET p.hidden = true
+            RETURN p.id AS id
+            """,
+            post=post_id,
+            threshold=hide_threshold,
+        )
+        hid = await counted.single() is not None
+    return Filed(report_id, hid)
 
-    try:
-        report_id, hid = await write_transaction(graph, work)
-    except ConstraintError as exc:  # the same report filed twice at once
-        raise _already() from exc
-    if hid and post_id is not None:
-        await _refresh(graph, redis, post_id)
-    return (await reports_by_ids(graph, [report_id]))[report_id]
 
+@dataclass(frozen=True)
+class Resolved:
+    """A report just closed, and the post it un-hid, if it did."""
 
-async def _refresh(graph: Graph, redis: Redis, post_id: str) -> None:
-    try:
-        await post_changed(redis, graph, [post_id])
-    except (RedisError, OSError) as exc:
-        log.warning("post %s hidden state changed; feed copy not refreshed: %s", post_id, exc)
+    report_id: str
+    unhid_post: str | None
 
 
 async def resolve_report(
-    graph: Graph, redis: Redis, moderator: UserRecord, report_id: str, dismiss: bool
-) -> ReportRecord:
-    """A moderator closes an OPEN report: RESOLVED (acted upon) or DISMISSED."""
-
-    async def work(tx: AsyncManagedTransaction) -> str | None:
-        found = await tx.run(
-            "MATCH (r:Report {id: $id})-[:IN]->(c:Circle) RETURN c.id AS circle", id=report_id
-        )
-        record = await found.single()
-        if record is None:
-            raise ActionError(Problem(ErrorCode.NOT_FOUND, "report not found", "reportId"))
-        await _moderator_gate(tx, record["circle"], moderator.id)  # write-locks the circle
-        closed = await tx.run(
-            """
-            MATCH (r:Report {id: $id}) WHERE r.state = 'OPEN'
-            SET r.state = $state, r.resolvedAt = datetime(), r.resolvedBy = $moderator
-            WITH r
-            OPTIONAL MATCH (r)-[:ABOUT_POST]->(p:Post)
-            FOREACH (_ IN CASE WHEN p IS NULL THEN [] ELSE [1] END |
-                     SET p.lockToken = 1 REMOVE p.lockToken)
-            RETURN p.id AS post
-            """,
-            id=report_id,
-            state=(ReportState.DISMISSED if dismiss else ReportState.RESOLVED).value,
-            moderator=moderator.id,
-        )
-        row = await closed.single()
-        if row is None:
-            raise ActionError(invalid("reportId", "the report is closed already"))
-        if not dismiss or row["post"] is None:
-            return None
-        unhidden = await tx.run(
-            """
-            MATCH (p:Post {id: $post}) WHERE coalesce(p.hidden, false)
-              AND NOT EXISTS { MATCH (o:Report)-[:ABOUT_POST]->(p)
-                               WHERE o.state IN ['OPEN', 'RESOLVED'] }
-            SET p.hidden = false
-            RETURN p.id AS id
-            """,
-            post=row["post"],
-        )
-        return row["post"] if await unhidden.single() is not None else None
-
-    changed = await write_transaction(graph, work)
-    if changed is not None:
-        await _refresh(graph, redis, changed)
-    return (await reports_by_ids(graph, [report_id]))[report_id]
+    tx: AsyncManagedTransaction, moderator_id: str, report_id: str, *, dismiss: bool, admin: bool
+) -> Resolved:
+    """Whoever moderates the circle closes an OPEN report: RESOLVED or DISMISSED."""
+    found = await tx.run(
+        "MATCH (r:Report {id: $id})-[:IN]->(c:Circle) RETURN c.id AS circle", id=report_id
+    )
+    record = await found.single()
+    if record is None:
+        raise ActionError(Problem(ErrorCode.NOT_FOUND, "report not found", "reportId"))
+    await moderator_gate(tx, record["circle"], moderator_id, admin=admin)  # locks the circle
+    closed = await tx.run(
+        """
+        MATCH (r:Report {id: $id}) WHERE r.state = 'OPEN'
+        SET r.state = $state, r.resolvedAt = datetime(), r.resolvedBy = $moderator
+        WITH r
+        OPTIONAL MATCH (r)-[:ABOUT_POST]->(p:Post)
+        FOREACH (_ IN CASE WHEN p IS NULL THEN [] ELSE [1] END |
+                 SET p.lockToken = 1 REMOVE p.lockToken)
+        RETURN p.id AS post
+        """,
+        id=report_id,
+        state=(ReportState.DISMISSED if dismiss else ReportState.RESOLVED).value,
+        moderator=moderator_id,
+    )
+    row = await closed.single()
+    if row is None:
+        raise ActionError(invalid("reportId", "the report is closed already"))
+    if not dismiss or row["post"] is None:
+        return Resolved(report_id, None)
+    unhidden = await tx.run(
+        """
+        MATCH (p:Post {id: $post}) WHERE coalesce(p.hidden, false)
+          AND NOT EXISTS { MATCH (o:Report)-[:ABOUT_POST]->(p)
+                           WHERE o.state IN ['OPEN', 'RESOLVED'] }
+        SET p.hidden = false
+        RETURN p.id AS id
+        """,
+        post=row["post"],
+    )
+    return Resolved(report_id, row["post"] if await unhidden.single() is not None else None)
 
 
 # ---------------------------------------------------------------- appeals
 
 
-async def file_appeal(graph: Graph, user: UserRecord, action_id: str, message: str) -> AppealRecord:
-    """The banned or muted member appeals the action, once."""
-    problems = check_text("message", message, min_len=1, max_len=MESSAGE_MAX, allow_newlines=True)
-    if problems:
-        raise ActionError(*problems)
+def appeal_problems(message: str) -> list[Problem]:
+    return check_text("message", message, min_len=1, max_len=MESSAGE_MAX, allow_newlines=True)
 
-    async def work(tx: AsyncManagedTransaction) -> str:
-        appeal_id, ms = posts.new_post_id()
-        found = await tx.run(
-            """
-            MATCH (a:ModAction {id: $action})-[:ON_USER]->(u:User {id: $user}),
-                  (a)-[:IN]->(c:Circle)
-            OPTIONAL MATCH (u)-[m:MEMBER_OF]->(c)
-            FOREACH (_ IN CASE WHEN m IS NULL THEN [] ELSE [1] END |
-                     SET m.lockToken = 1 REMOVE m.lockToken)
-            RETURN a.kind AS kind, m {.state, .bannedUntil, .mutedUntil} AS m,
-                   EXISTS { (:Appeal)-[:AGAINST]->(a) } AS appealed
-            """,
-            action=action_id,
-            user=user.id,
-        )
-        record = await found.single()
-        if record is None:
-            raise ActionError(Problem(ErrorCode.NOT_FOUND, "action not found", "actionId"))
-        if record["appealed"]:
-            raise ActionError(
-                Problem(ErrorCode.ALREADY_EXISTS, "this action was appealed already", "actionId")
-            )
-        m = record["m"] or {}
-        kind = record["kind"]
-        if kind == "BAN":
-            standing = effective_state(m.get("state"), m.get("bannedUntil")) is State.BANNED
-        elif kind == "MUTE":
-            standing = m.get("state") == "MEMBER" and posts.is_muted(m.get("mutedUntil"))
-        else:
-            raise ActionError(invalid("actionId", "only bans and mutes are appealed"))
-        if not standing:
-            raise ActionError(invalid("actionId", "the ban or mute is over already"))
-        await tx.run(
-            """
-            MATCH (a:ModAction {id: $action}), (u:User {id: $user})
-            CREATE (u)-[:APPEALED]->(:Appeal {id: $id, message: $message, state: 'PENDING',
-                    createdAt: datetime({epochMillis: $ms}), actionId: $action})-[:AGAINST]->(a)
-            """,
-            action=action_id,
-            user=user.id,
-            id=appeal_id,
-            message=message.strip(),
-            ms=ms,
-        )
-        return appeal_id
 
-    try:
-        appeal_id = await write_transaction(graph, work)
-    except ConstraintError as exc:
-        raise ActionError(
-            Problem(ErrorCode.ALREADY_EXISTS, "this action was appealed already", "actionId")
-        ) from exc
-    return (await appeals_by_ids(graph, [appeal_id]))[appeal_id]
+async def file_appeal(
+    tx: AsyncManagedTransaction, user_id: str, action_id: str, message: str
+) -> str:
+    """The banned or muted member appeals the action, once; returns the appeal's id."""
+    appeal_id, ms = posts.new_post_id()
+    found = await tx.run(
+        """
+        MATCH (a:ModAction {id: $action})-[:ON_USER]->(u:User {id: $user}),
+              (a)-[:IN]->(c:Circle)
+        OPTIONAL MATCH (u)-[m:MEMBER_OF]->(c)
+        FOREACH (_ IN CASE WHEN m IS NULL THEN [] ELSE [1] END |
+                 SET m.lockToken = 1 REMOVE m.lockToken)
+        RETURN a.kind AS kind, m {.state, .bannedUntil, .mutedUntil} AS m,
+               EXISTS { (:Appeal)-[:AGAINST]->(a) } AS appealed
+        """,
+        action=action_id,
+        user=user_id,
+    )
+    record = await found.single()
+    if record is None:
+        raise ActionError(Problem(ErrorCode.NOT_FOUND, "action not found", "actionId"))
+    if record["appealed"]:
+        raise already_appealed()
+    m = record["m"] or {}
+    kind = record["kind"]
+    if kind == "BAN":
+        standing = effective_state(m.get("state"), m.get("bannedUntil")) is State.BANNED
+    elif kind == "MUTE":
+        standing = m.get("state") == "MEMBER" and is_muted(m.get("mutedUntil"))
+    else:
+        raise ActionError(invalid("actionId", "only bans and mutes are appealed"))
+    if not standing:
+        raise ActionError(invalid("actionId", "the ban or mute is over already"))
+    await tx.run(
+        """
+        MATCH (a:ModAction {id: $action}), (u:User {id: $user})
+        CREATE (u)-[:APPEALED]->(:Appeal {id: $id, message: $message, state: 'PENDING',
+                createdAt: datetime({epochMillis: $ms}), actionId: $action})-[:AGAINST]->(a)
+        """,
+        action=action_id,
+        user=user_id,
+        id=appeal_id,
+        message=message.strip(),
+        ms=ms,
+    )
+    return appeal_id
+
+
+@dataclass(frozen=True)
+class Decided:
+    """An appeal just decided; when accepted, whose ban or mute in which circle was lifted."""
+
+    appeal_id: str
+    lifted_user: str | None
+    circle_id: str
 
 
 async def decide_appeal(
-    graph: Graph, moderator: UserRecord, appeal_id: str, accept: bool
-) -> AppealRecord:
-    """A moderator accepts (lifting the ban or mute, logged as UNBAN or UNMUTE) or rejects."""
-
-    async def work(tx: AsyncManagedTransaction) -> None:
-        found = await tx.run(
-            """
-            MATCH (ap:Appeal {id: $id})-[:AGAINST]->(:ModAction)-[:IN]->(c:Circle)
-            RETURN c.id AS circle
-            """,
-            id=appeal_id,
-        )
-        record = await found.single()
-        if record is None:
-            raise ActionError(Problem(ErrorCode.NOT_FOUND, "appeal not found", "appealId"))
-        await _moderator_gate(tx, record["circle"], moderator.id)  # write-locks the circle
-        decided = await tx.run(
-            """
-            MATCH (u:User)-[:APPEALED]->(ap:Appeal {id: $id})-[:AGAINST]->(a:ModAction)
-            WHERE ap.state = 'PENDING'
-            SET ap.state = $state, ap.decidedAt = datetime(), ap.decidedBy = $moderator
-            RETURN a.kind AS kind, a.id AS action, u.id AS user
-            """,
-            id=appeal_id,
-            state=(AppealState.ACCEPTED if accept else AppealState.REJECTED).value,
-            moderator=moderator.id,
-        )
-        row = await decided.single()
-        if row is None:
-            raise ActionError(invalid("appealId", "the appeal was decided already"))
-        if not accept:
-            return
-        if row["kind"] == "BAN":
-            lifted: LiteralString = """
-                MATCH (:User {id: $user})-[m:MEMBER_OF {state: 'BANNED'}]->(:Circle {id: $circle})
-                DELETE m
-            """
-            kind = "UNBAN"
-        else:
-            lifted = """
-                MATCH (:User {id: $user})-[m:MEMBER_OF]->(:Circle {id: $circle})
-                SET m.mutedUntil = null
-            """
-            kind = "UNMUTE"
-        await tx.run(lifted, user=row["user"], circle=record["circle"])
-        action_id, ms = posts.new_post_id()
-        await tx.run(
-            """
-            MATCH (mod:User {id: $moderator}), (u:User {id: $user}), (c:Circle {id: $circle})
-            CREATE (mod)-[:TOOK]->(a:ModAction {id: $id, kind: $kind, reason: $reason,
-                    expiresAt: null, createdAt: datetime({epochMillis: $ms})})-[:IN]->(c)
-            CREATE (a)-[:ON_USER]->(u)
-            """,
-            moderator=moderator.id,
-            user=row["user"],
-            circle=record["circle"],
-            id=action_id,
-            kind=kind,
-            reason=f"appeal {appeal_id} accepted",
-            ms=ms,
-        )
-
-    await write_transaction(graph, work)
-    return (await appeals_by_ids(graph, [appeal_id]))[appeal_id]
+    tx: AsyncManagedTransaction, moderator_id: str, appeal_id: str, *, accept: bool, admin: bool
+) -> Decided:
+    """Whoever moderates the circle accepts an appeal (lifting the ban or mute, logged as
+    UNBAN or UNMUTE) or rejects it. Ids are made here: run with ``id_attempts``."""
+    found = await tx.run(
+        """
+        MATCH (ap:Appeal {id: $id})-[:AGAINST]->(:ModAction)-[:IN]->(c:Circle)
+        RETURN c.id AS circle
+        """,
+        id=appeal_id,
+    )
+    record = await found.single()
+    if record is None:
+        raise ActionError(Problem(ErrorCode.NOT_FOUND, "appeal not found", "appealId"))
+    circle_id = record["circle"]
+    await moderator_gate(tx, circle_id, moderator_id, admin=admin)  # locks the circle
+    decided = await tx.run(
+        """
+        MATCH (u:User)-[:APPEALED]->(ap:Appeal {id: $id})-[:AGAINST]->(a:ModAction)
+        WHERE ap.state = 'PENDING'
+        SET ap.state = $state, ap.decidedAt = datetime(), ap.decidedBy = $moderator
+        RETURN a.kind AS kind, a.id AS action, u.id AS user
+        """,
+        id=appeal_id,
+        state=(AppealState.ACCEPTED if accept else AppealState.REJECTED).value,
+        moderator=moderator_id,
+    )
+    row = await decided.single()
+    if row is None:
+        raise ActionError(invalid("appealId", "the appeal was decided already"))
+    if not accept:
+        return Decided(appeal_id, None, circle_id)
+    if row["kind"] == "BAN":
+        lifted: LiteralString = """
+            MATCH (:User {id: $user})-[m:MEMBER_OF {state: 'BANNED'}]->(:Circle {id: $circle})
+            DELETE m
+        """
+        kind = "UNBAN"
+    else:
+        lifted = """
+            MATCH (:User {id: $user})-[m:MEMBER_OF]->(:Circle {id: $circle})
+            SET m.mutedUntil = null
+        """
+        kind = "UNMUTE"
+    await tx.run(lifted, user=row["user"], circle=circle_id)
+    action_id, ms = posts.new_post_id()
+    await tx.run(
+        """
+        MATCH (mod:User {id: $moderator}), (u:User {id: $user}), (c:Circle {id: $circle})
+        CREATE (mod)-[:TOOK]->(a:ModAction {id: $id, kind: $kind, reason: $reason,
+                expiresAt: null, createdAt: datetime({epochMillis: $ms})})-[:IN]->(c)
+        CREATE (a)-[:ON_USER]->(u)
+        """,
+        moderator=moderator_id,
+        user=row["user"],
+        circle=circle_id,
+        id=action_id,
+        kind=kind,
+        reason=f"appeal {appeal_id} accepted",
+        ms=ms,
+    )
+    return Decided(appeal_id, row["user"], circle_id)

@@ -6,20 +6,16 @@ nodes (in id order), so concurrent requests between the same pair serialise.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, LiteralString
 
 from neo4j import AsyncManagedTransaction
-from redis.asyncio import Redis
 
-from graph.driver import Graph, write_transaction
+from graph.driver import Graph
 from graph.errors import ActionError, ErrorCode, Problem
-from graph.notifications import notify_friend_request
-from graph.users import UserRecord, new_id
-from workers.feeds import relationships_changed
-from workers.ratelimit import rate_limited, take
-from workers.suggestions import neighbourhood_changed
+from graph.users import new_id
 
 PENDING, ACCEPTED, DECLINED, CANCELLED = "PENDING", "ACCEPTED", "DECLINED", "CANCELLED"
 
@@ -46,12 +42,6 @@ class FriendRequestRecord:
             state=row["state"],
             created_at=row["createdAt"].to_native(),
         )
-
-
-async def _people_changed(redis: Redis, user_ids: list[str]) -> None:
-    """Friends or blocks changed: suggestions and feeds of both people must follow."""
-    await neighbourhood_changed(redis, user_ids)
-    await relationships_changed(redis, user_ids)
 
 
 def _problem(code: ErrorCode, message: str, field: str | None = "userId") -> ActionError:
@@ -114,112 +104,91 @@ async def _close_request(
     return FriendRequestRecord.from_row(record["request"])
 
 
-async def send_friend_request(
-    graph: Graph, redis: Redis, sender: UserRecord, target_id: str
-) -> FriendRequestRecord:
-    """A new PENDING request; if the target already asked the sender, both are friends now.
-
-    Bursts are limited per sender, more tightly for low-trust and brand-new accounts.
-    """
-    sender_id = sender.id
-    if sender_id == target_id:
-        raise _problem(ErrorCode.INVALID_INPUT, "you cannot befriend yourself")
-    decision = await take(redis, "friend_request", sender)
-    if not decision.allowed:
-        raise ActionError(rate_limited(decision, "userId"))
-
-    async def work(tx: AsyncManagedTransaction) -> FriendRequestRecord:
-        alive = await _lock_pair(tx, sender_id, target_id)
-        if target_id not in alive or sender_id not in alive:
-            raise _problem(ErrorCode.NOT_FOUND, "user not found")
-        state = await _pair_state(tx, sender_id, target_id)
-        if state["blocked"]:
-            raise _problem(ErrorCode.BLOCKED, "you cannot send this user a friend request")
-        if state["friends"]:
-            raise _problem(ErrorCode.ALREADY_EXISTS, "you are already friends")
-        if state["outgoing"]:
-            raise _problem(ErrorCode.ALREADY_EXISTS, "a request is already pending")
-        if state["incoming"]:
-            await _befriend(tx, sender_id, target_id)
-            return await _close_request(tx, state["incoming"], ACCEPTED)
-        result = await tx.run(
-            """
-            MATCH (a:User {id: $a}), (b:User {id: $b})
-            CREATE (a)-[:SENT]->(r:FriendRequest {id: $id, state: 'PENDING',
-                    createdAt: datetime(), updatedAt: datetime(), pendingKey: $a + '>' + $b})
-                   -[:TO]->(b)
-            RETURN """
-            + REQUEST_FIELDS,
-            a=sender_id,
-            b=target_id,
-            id=new_id(),
-        )
-        record = await result.single(strict=True)
-        return FriendRequestRecord.from_row(record["request"])
-
-    request = await write_transaction(graph, work)
-    if request.state == ACCEPTED:
-        await _people_changed(redis, [sender_id, target_id])
-    await notify_friend_request(
-        graph, redis, request.id, request.from_id, request.to_id, request.state
+async def _request_in(tx: AsyncManagedTransaction, request_id: str) -> FriendRequestRecord | None:
+    result = await tx.run(
+        "MATCH (r:FriendRequest {id: $id}) RETURN " + REQUEST_FIELDS, id=request_id
     )
-    return request
+    record = await result.single()
+    return FriendRequestRecord.from_row(record["request"]) if record is not None else None
 
 
-async def respond_to_friend_request(
-    graph: Graph, redis: Redis, viewer_id: str, request_id: str, *, accept: bool
+# ---------------------------------------------------------------- transactions
+
+
+async def send_request(
+    tx: AsyncManagedTransaction, sender_id: str, target_id: str
+) -> FriendRequestRecord:
+    """A new PENDING request; if the target already asked the sender, both are friends now
+    (the request comes back ACCEPTED). Sending one to oneself is the caller's to refuse."""
+    alive = await _lock_pair(tx, sender_id, target_id)
+    if target_id not in alive or sender_id not in alive:
+        raise _problem(ErrorCode.NOT_FOUND, "user not found")
+    state = await _pair_state(tx, sender_id, target_id)
+    if state["blocked"]:
+        raise _problem(ErrorCode.BLOCKED, "you cannot send this user a friend request")
+    if state["friends"]:
+        raise _problem(ErrorCode.ALREADY_EXISTS, "you are already friends")
+    if state["outgoing"]:
+        raise _problem(ErrorCode.ALREADY_EXISTS, "a request is already pending")
+    if state["incoming"]:
+        await _befriend(tx, sender_id, target_id)
+        return await _close_request(tx, state["incoming"], ACCEPTED)
+    result = await tx.run(
+        """
+        MATCH (a:User {id: $a}), (b:User {id: $b})
+        CREATE (a)-[:SENT]->(r:FriendRequest {id: $id, state: 'PENDING',
+                createdAt: datetime(), updatedAt: datetime(), pendingKey: $a + '>' + $b})
+               -[:TO]->(b)
+        RETURN """
+        + REQUEST_FIELDS,
+        a=sender_id,
+        b=target_id,
+        id=new_id(),
+    )
+    record = await result.single(strict=True)
+    return FriendRequestRecord.from_row(record["request"])
+
+
+async def respond(
+    tx: AsyncManagedTransaction, viewer_id: str, request_id: str, *, accept: bool
 ) -> FriendRequestRecord:
     """The recipient accepts (friends now) or declines a pending request."""
-    request = await request_by_id(graph, request_id)
+    request = await _request_in(tx, request_id)
     if request is None or request.to_id != viewer_id:
         raise _problem(ErrorCode.NOT_FOUND, "friend request not found", "requestId")
-
-    async def work(tx: AsyncManagedTransaction) -> FriendRequestRecord:
-        alive = await _lock_pair(tx, request.from_id, request.to_id)
-        current = await tx.run(
-            "MATCH (r:FriendRequest {id: $id}) RETURN r.state AS s", id=request_id
-        )
-        row = await current.single()
-        if row is None or row["s"] != PENDING:
-            raise _problem(
-                ErrorCode.INVALID_INPUT, "this request is no longer pending", "requestId"
-            )
-        if accept:
-            if request.from_id not in alive:
-                raise _problem(ErrorCode.NOT_FOUND, "friend request not found", "requestId")
-            await _befriend(tx, request.from_id, request.to_id)
-        return await _close_request(tx, request_id, ACCEPTED if accept else DECLINED)
-
-    closed = await write_transaction(graph, work)
-    if closed.state == ACCEPTED:
-        await _people_changed(redis, [closed.from_id, closed.to_id])
-    else:
-        await neighbourhood_changed(redis, [closed.from_id, closed.to_id])
-    await notify_friend_request(graph, redis, closed.id, closed.from_id, closed.to_id, closed.state)
-    return closed
+    alive = await _lock_pair(tx, request.from_id, request.to_id)
+    current = await tx.run("MATCH (r:FriendRequest {id: $id}) RETURN r.state AS s", id=request_id)
+    row = await current.single()
+    if row is None or row["s"] != PENDING:
+        raise _problem(ErrorCode.INVALID_INPUT, "this request is no longer pending", "requestId")
+    if accept:
+        if request.from_id not in alive:
+            raise _problem(ErrorCode.NOT_FOUND, "friend request not found", "requestId")
+        await _befriend(tx, request.from_id, request.to_id)
+    return await _close_request(tx, request_id, ACCEPTED if accept else DECLINED)
 
 
-async def cancel_friend_request(
-    graph: Graph, redis: Redis, viewer_id: str, request_id: str
+async def cancel(
+    tx: AsyncManagedTransaction, viewer_id: str, request_id: str
 ) -> FriendRequestRecord:
     """The sender withdraws a pending request."""
-    request = await request_by_id(graph, request_id)
+    request = await _request_in(tx, request_id)
     if request is None or request.from_id != viewer_id:
         raise _problem(ErrorCode.NOT_FOUND, "friend request not found", "requestId")
-    result = await graph.write(
+    result = await tx.run(
         "MATCH (r:FriendRequest {id: $id, state: 'PENDING'}) "
         "SET r.state = 'CANCELLED', r.updatedAt = datetime() REMOVE r.pendingKey "
         "RETURN " + REQUEST_FIELDS,
         id=request_id,
     )
-    if not result.records:
+    record = await result.single()
+    if record is None:
         raise _problem(ErrorCode.INVALID_INPUT, "this request is no longer pending", "requestId")
-    await neighbourhood_changed(redis, [request.from_id, request.to_id])
-    return FriendRequestRecord.from_row(result.records[0]["request"])
+    return FriendRequestRecord.from_row(record["request"])
 
 
-async def remove_friend(graph: Graph, redis: Redis, viewer_id: str, friend_id: str) -> None:
-    result = await graph.write(
+async def unfriend(tx: AsyncManagedTransaction, viewer_id: str, friend_id: str) -> None:
+    result = await tx.run(
         """
         MATCH (:User {id: $a})-[f:FRIEND]-(:User {id: $b})
         DELETE f
@@ -228,43 +197,38 @@ async def remove_friend(graph: Graph, redis: Redis, viewer_id: str, friend_id: s
         a=viewer_id,
         b=friend_id,
     )
-    if not result.records or result.records[0]["removed"] == 0:
+    record = await result.single()
+    if record is None or record["removed"] == 0:
         raise _problem(ErrorCode.NOT_FOUND, "not a friend")
-    await _people_changed(redis, [viewer_id, friend_id])
 
 
-async def block_user(graph: Graph, redis: Redis, viewer_id: str, target_id: str) -> None:
+async def block(tx: AsyncManagedTransaction, viewer_id: str, target_id: str) -> None:
     """Block: the friendship ends and pending requests either way are cancelled."""
     if viewer_id == target_id:
         raise _problem(ErrorCode.INVALID_INPUT, "you cannot block yourself")
-
-    async def work(tx: AsyncManagedTransaction) -> None:
-        await _lock_pair(tx, viewer_id, target_id)
-        result = await tx.run(
-            """
-            MATCH (a:User {id: $a}), (b:User {id: $b})
-            MERGE (a)-[k:BLOCKED]->(b) ON CREATE SET k.at = datetime()
-            WITH a, b
-            OPTIONAL MATCH (a)-[f:FRIEND]-(b)
-            DELETE f
-            WITH DISTINCT a, b
-            OPTIONAL MATCH (a)-[:SENT|TO]-(r:FriendRequest {state: 'PENDING'})-[:SENT|TO]-(b)
-            SET r.state = 'CANCELLED', r.updatedAt = datetime()
-            REMOVE r.pendingKey
-            RETURN count(*) AS n
-            """,
-            a=viewer_id,
-            b=target_id,
-        )
-        if await result.single() is None:
-            raise _problem(ErrorCode.NOT_FOUND, "user not found")
-
-    await write_transaction(graph, work)
-    await _people_changed(redis, [viewer_id, target_id])
+    await _lock_pair(tx, viewer_id, target_id)
+    result = await tx.run(
+        """
+        MATCH (a:User {id: $a}), (b:User {id: $b})
+        MERGE (a)-[k:BLOCKED]->(b) ON CREATE SET k.at = datetime()
+        WITH a, b
+        OPTIONAL MATCH (a)-[f:FRIEND]-(b)
+        DELETE f
+        WITH DISTINCT a, b
+        OPTIONAL MATCH (a)-[:SENT|TO]-(r:FriendRequest {state: 'PENDING'})-[:SENT|TO]-(b)
+        SET r.state = 'CANCELLED', r.updatedAt = datetime()
+        REMOVE r.pendingKey
+        RETURN count(*) AS n
+        """,
+        a=viewer_id,
+        b=target_id,
+    )
+    if await result.single() is None:
+        raise _problem(ErrorCode.NOT_FOUND, "user not found")
 
 
-async def unblock_user(graph: Graph, redis: Redis, viewer_id: str, target_id: str) -> None:
-    result = await graph.write(
+async def unblock(tx: AsyncManagedTransaction, viewer_id: str, target_id: str) -> None:
+    result = await tx.run(
         """
         MATCH (:User {id: $a})-[k:BLOCKED]->(:User {id: $b})
         DELETE k
@@ -273,16 +237,16 @@ async def unblock_user(graph: Graph, redis: Redis, viewer_id: str, target_id: st
         a=viewer_id,
         b=target_id,
     )
-    if not result.records or result.records[0]["removed"] == 0:
+    record = await result.single()
+    if record is None or record["removed"] == 0:
         raise _problem(ErrorCode.NOT_FOUND, "not blocked")
-    await _people_changed(redis, [viewer_id, target_id])
 
 
-async def dismiss_suggestion(graph: Graph, redis: Redis, viewer_id: str, target_id: str) -> None:
+async def dismiss(tx: AsyncManagedTransaction, viewer_id: str, target_id: str) -> None:
     """Never suggest this user to the viewer again."""
     if viewer_id == target_id:
         raise _problem(ErrorCode.INVALID_INPUT, "you cannot dismiss yourself")
-    result = await graph.write(
+    result = await tx.run(
         """
         MATCH (a:User {id: $a}), (b:User {id: $b})
         MERGE (a)-[d:DISMISSED]->(b) ON CREATE SET d.at = datetime()
@@ -291,9 +255,11 @@ async def dismiss_suggestion(graph: Graph, redis: Redis, viewer_id: str, target_
         a=viewer_id,
         b=target_id,
     )
-    if not result.records:
+    if await result.single() is None:
         raise _problem(ErrorCode.NOT_FOUND, "user not found")
-    await neighbourhood_changed(redis, [viewer_id])
+
+
+# ---------------------------------------------------------------- reads
 
 
 async def request_by_id(graph: Graph, request_id: str) -> FriendRequestRecord | None:
@@ -308,9 +274,6 @@ async def requests_by_ids(graph: Graph, ids: list[str]) -> dict[str, FriendReque
         "UNWIND $ids AS rid MATCH (r:FriendRequest {id: rid}) RETURN " + REQUEST_FIELDS, ids=ids
     )
     return {r["request"]["id"]: FriendRequestRecord.from_row(r["request"]) for r in result.records}
-
-
-# ---------------------------------------------------------------- reads
 
 
 @dataclass(frozen=True)
@@ -346,21 +309,35 @@ async def blocked_either_way(graph: Graph, viewer_id: str) -> frozenset[str]:
     return frozenset(result.records[0]["ids"]) if result.records else frozenset()
 
 
-async def friends_page(graph: Graph, user_id: str, *, first: int, after: str | None) -> list[str]:
-    """Ids of the user's friends ordered by handle, after the given handle key."""
+@dataclass(frozen=True)
+class FriendsPage:
+    """One page request: ``first`` friends of a user, by handle, after a handle key."""
+
+    user_id: str
+    first: int
+    after: str | None
+
+
+async def friends_pages(graph: Graph, pages: Sequence[FriendsPage]) -> list[list[str]]:
+    """Ids of several users' friends in one statement, ordered by handle."""
     result = await graph.read(
         """
-        MATCH (:User {id: $id})-[:FRIEND]-(f:User)
-        WHERE ($after IS NULL OR f.handleKey > $after) AND NOT coalesce(f.suspended, false)
-        RETURN f.id AS id, f.handleKey AS key
-        ORDER BY f.handleKey
-        LIMIT $limit
+        UNWIND range(0, size($pages) - 1) AS i
+        WITH i, $pages[i] AS page
+        CALL (page) {
+          MATCH (:User {id: page.user})-[:FRIEND]-(f:User)
+          WHERE (page.after IS NULL OR f.handleKey > page.after)
+            AND NOT coalesce(f.suspended, false)
+          WITH f ORDER BY f.handleKey LIMIT $most
+          RETURN collect(f.id) AS ids
+        }
+        RETURN i, ids[..page.limit] AS ids
         """,
-        id=user_id,
-        after=after,
-        limit=first,
+        pages=[{"user": p.user_id, "after": p.after, "limit": p.first} for p in pages],
+        most=max((p.first for p in pages), default=0),  # LIMIT takes no variables
     )
-    return [r["id"] for r in result.records]
+    by_index = {r["i"]: r["ids"] for r in result.records}
+    return [list(by_index.get(i, [])) for i in range(len(pages))]
 
 
 async def incoming_requests_page(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, LiteralString
 
+from neo4j import AsyncManagedTransaction
 from neo4j.exceptions import ConstraintError
 
 from graph.driver import Graph
@@ -82,7 +83,8 @@ async def user_by_platform_id(graph: Graph, platform_id: str) -> UserRecord | No
     return UserRecord.from_row(result.records[0]["user"]) if result.records else None
 
 
-def _validate_upsert(data: UpsertUser, pepper: bytes) -> tuple[list[Problem], str | None]:
+def upsert_problems(data: UpsertUser, pepper: bytes) -> tuple[list[Problem], str | None]:
+    """What is wrong with a user row, and the keyed hash of its phone when it has one."""
     problems = [
         *check_platform_id("platformId", data.platform_id),
         *check_handle(data.handle),
@@ -101,56 +103,63 @@ def _validate_upsert(data: UpsertUser, pepper: bytes) -> tuple[list[Problem], st
     return problems, hashed
 
 
-async def upsert_user(
-    graph: Graph, data: UpsertUser, *, pepper: bytes, default_trust_score: int
+def handle_taken(exc: ConstraintError) -> ActionError | None:
+    """The user-facing error for a unique-constraint failure on handles, if it is one."""
+    if "handleKey" in (exc.message or ""):
+        return ActionError(Problem(ErrorCode.ALREADY_EXISTS, "handle is taken", "handle"))
+    return None
+
+
+async def upsert(
+    tx: AsyncManagedTransaction,
+    data: UpsertUser,
+    phone_hash_value: str | None,
+    *,
+    default_trust_score: int,
 ) -> UserRecord:
     """Create or update a user by platform id; repeating the call changes nothing.
 
     A phone or trust score left out keeps the stored one. The phone is kept only as a
-    keyed hash, for contact matching.
+    keyed hash (from ``upsert_problems``), for contact matching.
     """
-    problems, hashed = _validate_upsert(data, pepper)
-    if problems:
-        raise ActionError(*problems)
-    try:
-        result = await graph.write(
-            """
-            MERGE (u:User {platformId: $platformId})
-            ON CREATE SET u.id = $newId, u.createdAt = datetime(), u.discoverable = true,
-                          u.trustScore = coalesce($trustScore, $defaultTrust)
-            SET u.handle = $handle, u.handleKey = toLower($handle),
-                u.displayName = $displayName, u.updatedAt = datetime(),
-                u.trustScore = coalesce($trustScore, u.trustScore),
-                u.phoneHash = coalesce($phoneHash, u.phoneHash)
-            RETURN """
-            + USER_FIELDS,
-            platformId=data.platform_id.strip(),
-            newId=new_id(),
-            handle=data.handle,
-            displayName=data.display_name.strip(),
-            trustScore=data.trust_score,
-            defaultTrust=default_trust_score,
-            phoneHash=hashed,
-        )
-    except ConstraintError as exc:
-        if "handleKey" in (exc.message or ""):
-            raise ActionError(
-                Problem(ErrorCode.ALREADY_EXISTS, "handle is taken", "handle")
-            ) from exc
-        raise
-    return UserRecord.from_row(result.records[0]["user"])
+    result = await tx.run(
+        """
+        MERGE (u:User {platformId: $platformId})
+        ON CREATE SET u.id = $newId, u.createdAt = datetime(), u.discoverable = true,
+                      u.trustScore = coalesce($trustScore, $defaultTrust)
+        SET u.handle = $handle, u.handleKey = toLower($handle),
+            u.displayName = $displayName, u.updatedAt = datetime(),
+            u.trustScore = coalesce($trustScore, u.trustScore),
+            u.phoneHash = coalesce($phoneHash, u.phoneHash)
+        RETURN """
+        + USER_FIELDS,
+        platformId=data.platform_id.strip(),
+        newId=new_id(),
+        handle=data.handle,
+        displayName=data.display_name.strip(),
+        trustScore=data.trust_score,
+        defaultTrust=default_trust_score,
+        phoneHash=phone_hash_value,
+    )
+    record = await result.single(strict=True)
+    return UserRecord.from_row(record["user"])
+
+
+def profile_problems(display_name: str | None) -> list[Problem]:
+    if display_name is None:
+        return []
+    return check_text("displayName", display_name, min_len=1, max_len=DISPLAY_NAME_MAX)
 
 
 async def update_profile(
-    graph: Graph, user_id: str, *, display_name: str | None, discoverable: bool | None
+    tx: AsyncManagedTransaction,
+    user_id: str,
+    *,
+    display_name: str | None,
+    discoverable: bool | None,
 ) -> UserRecord:
     """The user's own edits; fields left out stay as they are."""
-    problems: list[Problem] = []
-    if display_name is not None:
-        problems += check_text("displayName", display_name, min_len=1, max_len=DISPLAY_NAME_MAX)
-    if problems:
-        raise ActionError(*problems)
-    result = await graph.write(
+    result = await tx.run(
         """
         MATCH (u:User {id: $id})
         SET u.displayName = coalesce($displayName, u.displayName),
@@ -162,9 +171,10 @@ async def update_profile(
         displayName=display_name.strip() if display_name is not None else None,
         discoverable=discoverable,
     )
-    if not result.records:
+    record = await result.single()
+    if record is None:
         raise ActionError(Problem(ErrorCode.NOT_FOUND, "user not found"))
-    return UserRecord.from_row(result.records[0]["user"])
+    return UserRecord.from_row(record["user"])
 
 
 # --- bulk provisioning (import) ---------------------------------------------------------
@@ -173,7 +183,7 @@ async def update_profile(
 def user_row_params(data: UpsertUser, pepper: bytes) -> tuple[list[Problem], dict[str, Any]]:
     """Validate one row as ``upsert_user`` does (plain field names in the problems) and
     return the query parameters ``write_user_rows`` takes for it."""
-    problems, hashed = _validate_upsert(data, pepper)
+    problems, hashed = upsert_problems(data, pepper)
     params = {
         "platformId": data.platform_id.strip(),
         "newId": new_id(),

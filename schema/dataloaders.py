@@ -1,4 +1,8 @@
-"""Per-request batch loaders: a list of 50 costs the same round trips as a list of 5."""
+"""Per-request batch loaders: a list of 50 costs the same round trips as a list of 5.
+
+Nested lists load through page loaders too (a page request is the key), so the circles of
+50 merchants, the members of 50 circles or the friends of 50 users are one statement.
+"""
 
 from __future__ import annotations
 
@@ -7,38 +11,50 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from redis.asyncio import Redis
 from strawberry.dataloader import DataLoader
 
-from graph.circles import CircleRecord, MembershipRecord, circles_by_ids, memberships_of
-from graph.driver import Graph
+from graph.circles import (
+    CircleRecord,
+    MembershipRecord,
+    MembersPage,
+    MerchantCirclesPage,
+    circles_by_ids,
+    members_pages,
+    memberships_of,
+    merchant_circles_pages,
+)
 from graph.merchants import Merchant, merchants_by_ids
 from graph.posts import (
+    CirclePostsPage,
     CommentRecord,
     CommentsPage,
     PostAccess,
+    circle_posts_pages,
     comments_pages,
     posts_for_viewer,
     reacted,
 )
 from graph.social import (
     FriendRequestRecord,
+    FriendsPage,
     Relation,
     blocked_either_way,
+    friends_pages,
     relations,
     requests_by_ids,
 )
 from graph.users import UserRecord, users_by_ids
 from workers import cards
+from workers.services import Services
 
 NO_RELATION = Relation(is_friend=False, mutual_friends=0)
 
 
 @dataclass
 class Loaders:
-    graph: Graph
+    services: Services
     viewer_id: str | None = None
-    redis: Redis | None = None
+    admin: bool = False  # a platform admin moderates every circle
     users: DataLoader[str, UserRecord | None] = field(init=False)
     relations: DataLoader[str, Relation] = field(init=False)
     friend_requests: DataLoader[str, FriendRequestRecord | None] = field(init=False)
@@ -48,10 +64,15 @@ class Loaders:
     posts: DataLoader[str, PostAccess | None] = field(init=False)
     reacted: DataLoader[str, bool] = field(init=False)
     comments: DataLoader[CommentsPage, list[CommentRecord]] = field(init=False)
+    members: DataLoader[MembersPage, list[MembershipRecord]] = field(init=False)
+    merchant_circles: DataLoader[MerchantCirclesPage, list[str]] = field(init=False)
+    circle_posts: DataLoader[CirclePostsPage, list[str]] = field(init=False)
+    friends: DataLoader[FriendsPage, list[str]] = field(init=False)
     _blocked: frozenset[str] | None = field(init=False, default=None)
     _blocked_lock: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
+        graph, viewer = self.services.graph, self.viewer_id
         self.users = DataLoader(load_fn=self._load_users)
         self.relations = DataLoader(load_fn=self._load_relations)
         self.friend_requests = DataLoader(load_fn=self._load_requests)
@@ -60,57 +81,61 @@ class Loaders:
         self.merchants = DataLoader(load_fn=self._load_merchants)
         self.posts = DataLoader(load_fn=self._load_posts)
         self.reacted = DataLoader(load_fn=self._load_reacted)
-        self.comments = DataLoader(load_fn=self._load_comments)
+        self.comments = DataLoader(load_fn=lambda pages: comments_pages(graph, viewer, pages))
+        self.members = DataLoader(load_fn=lambda pages: members_pages(graph, pages))
+        self.merchant_circles = DataLoader(
+            load_fn=lambda pages: merchant_circles_pages(graph, viewer, pages)
+        )
+        self.circle_posts = DataLoader(
+            load_fn=lambda pages: circle_posts_pages(graph, viewer, pages)
+        )
+        self.friends = DataLoader(load_fn=lambda pages: friends_pages(graph, pages))
 
     async def _load_users(self, ids: Sequence[str]) -> list[UserRecord | None]:
         """From the Redis card cache first; Neo4j for the misses (which are then cached)."""
-        found = await cards.get_cards(self.redis, ids) if self.redis is not None else {}
+        found = await cards.get_cards(self.services, ids)
         missing = [i for i in ids if i not in found]
         if missing:
-            loaded = await users_by_ids(self.graph, missing)
-            if self.redis is not None:
-                await cards.put_cards(self.redis, loaded.values())
+            loaded = await users_by_ids(self.services.graph, missing)
+            await cards.put_cards(self.services, loaded.values())
             found.update(loaded)
         return [found.get(i) for i in ids]
 
     async def _load_relations(self, ids: Sequence[str]) -> list[Relation]:
         if self.viewer_id is None:
             return [NO_RELATION for _ in ids]
-        found = await relations(self.graph, self.viewer_id, list(ids))
+        found = await relations(self.services.graph, self.viewer_id, list(ids))
         return [found.get(i, NO_RELATION) for i in ids]
 
     async def _load_requests(self, ids: Sequence[str]) -> list[FriendRequestRecord | None]:
-        found = await requests_by_ids(self.graph, list(ids))
+        found = await requests_by_ids(self.services.graph, list(ids))
         return [found.get(i) for i in ids]
 
     async def _load_circles(self, ids: Sequence[str]) -> list[CircleRecord | None]:
-        found = await circles_by_ids(self.graph, ids)
+        found = await circles_by_ids(self.services.graph, ids)
         return [found.get(i) for i in ids]
 
     async def _load_memberships(self, circle_ids: Sequence[str]) -> list[MembershipRecord]:
         """The viewer's membership in each circle (NONE for anonymous viewers)."""
         if self.viewer_id is None:
             return [MembershipRecord.none("", cid) for cid in circle_ids]
-        found = await memberships_of(self.graph, self.viewer_id, circle_ids)
+        found = await memberships_of(self.services.graph, self.viewer_id, circle_ids)
         return [found[cid] for cid in circle_ids]
 
     async def _load_merchants(self, ids: Sequence[str]) -> list[Merchant | None]:
-        found = await merchants_by_ids(self.graph, ids)
+        found = await merchants_by_ids(self.services.graph, ids)
         return [found.get(i) for i in ids]
 
     async def _load_posts(self, ids: Sequence[str]) -> list[PostAccess | None]:
         """Posts with the viewer's facts about each; ask ``graph.posts.may_read``."""
-        found = await posts_for_viewer(self.graph, self.viewer_id, ids)
+        found = await posts_for_viewer(self.services.graph, self.viewer_id, ids, admin=self.admin)
         return [found.get(i) for i in ids]
 
     async def _load_reacted(self, post_ids: Sequence[str]) -> list[bool]:
         if self.viewer_id is None:
             return [False for _ in post_ids]
-        found = await reacted(self.graph, self.viewer_id, post_ids)
+        found = await reacted(self.services.graph, self.viewer_id, post_ids)
         return [i in found for i in post_ids]
-
-    async def _load_comments(self, pages: Sequence[CommentsPage]) -> list[list[CommentRecord]]:
-        return await comments_pages(self.graph, self.viewer_id, pages)
 
     def forget_post(self, post_id: str) -> None:
         """After a write: the next read of this post and the viewer's reaction is fresh."""
@@ -135,7 +160,7 @@ class Loaders:
             async with self._blocked_lock:
                 if self._blocked is None:
                     self._blocked = (
-                        await blocked_either_way(self.graph, self.viewer_id)
+                        await blocked_either_way(self.services.graph, self.viewer_id)
                         if self.viewer_id
                         else frozenset()
                     )

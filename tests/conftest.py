@@ -5,14 +5,16 @@ Every test starts from an empty graph and an empty Redis database, so order neve
 
 from __future__ import annotations
 
+import contextvars
 import socket
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
+from neo4j import AsyncDriver
 from redis.asyncio import Redis
 
 from api.app import create_app
@@ -20,7 +22,11 @@ from api.auth import mint_token
 from api.settings import Settings
 from graph.driver import Graph, open_driver
 from graph.migrations import apply_migrations
+from workers import ratelimit
+from workers.handlers import registry
+from workers.queue import Consumer
 from workers.redis import open_redis
+from workers.services import Services
 
 
 def free_port() -> int:
@@ -52,6 +58,12 @@ async def redis(settings: Settings) -> AsyncIterator[Redis]:
     client = open_redis(settings)
     yield client
     await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def services(settings: Settings, graph: Graph, redis: Redis) -> Services:
+    """The test stack as a process opens it, for calling workers and actions directly."""
+    return Services(settings, graph, redis)
 
 
 @pytest.fixture
@@ -125,3 +137,100 @@ class GQL:
 @pytest.fixture
 async def client(app_client: httpx.AsyncClient, settings: Settings, clean: None) -> GQL:
     return GQL(app_client, settings)
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+@pytest.fixture
+def generous_post_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For tests that post in bursts; the post rate limit has its own tests."""
+    monkeypatch.setitem(ratelimit.POLICIES, "post", ratelimit.Policy(100, 1.0))
+
+
+@dataclass
+class Drain:
+    """Runs the worker's job handlers in-process until the job stream is empty."""
+
+    services: Services
+
+    async def __call__(self, *, max_deliveries: int = 5) -> None:
+        consumer = Consumer(
+            self.services.redis,
+            registry(self.services),
+            "test-worker",
+            block_ms=1,
+            max_deliveries=max_deliveries,
+        )
+        while await consumer.run_once():
+            pass
+
+
+@pytest.fixture
+def drain(services: Services) -> Drain:
+    return Drain(services)
+
+
+# Set only in the task that counts: background tasks (the app's effects watch) started
+# before it do not count.
+_counting: contextvars.ContextVar[RoundTrips | None] = contextvars.ContextVar(
+    "counting", default=None
+)
+
+
+@dataclass
+class RoundTrips:
+    """Neo4j sessions opened (and Graph calls made) while ``counting()`` is active.
+
+    Every ``Graph.read``/``Graph.write`` is one ``execute_query``, which opens a session;
+    so does a write transaction. Query-count guards compare these between page sizes.
+    """
+
+    sessions: int = 0
+    calls: list[str] = field(default_factory=list)
+
+    def counting(self) -> _Window:
+        return _Window(self)
+
+
+class _Window:
+    def __init__(self, trips: RoundTrips) -> None:
+        self.trips = trips
+        self.token: contextvars.Token[RoundTrips | None] | None = None
+
+    def __enter__(self) -> RoundTrips:
+        self.trips.sessions = 0
+        self.trips.calls = []
+        self.token = _counting.set(self.trips)
+        return self.trips
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.token is not None
+        _counting.reset(self.token)
+
+
+@pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[RoundTrips]:
+    trips = RoundTrips()
+    real_session = AsyncDriver._session
+    real_read, real_write = Graph.read, Graph.write
+
+    def session(self: AsyncDriver, *args: Any, **kwargs: Any) -> Any:
+        if (active := _counting.get()) is not None:
+            active.sessions += 1
+        return real_session(self, *args, **kwargs)
+
+    async def read(self: Graph, query: Any, **params: Any) -> Any:
+        if (active := _counting.get()) is not None:
+            active.calls.append("read: " + " ".join(str(query).split())[:90])
+        return await real_read(self, query, **params)
+
+    async def write(self: Graph, query: Any, **params: Any) -> Any:
+        if (active := _counting.get()) is not None:
+            active.calls.append("write: " + " ".join(str(query).split())[:90])
+        return await real_write(self, query, **params)
+
+    monkeypatch.setattr(AsyncDriver, "_session", session)
+    monkeypatch.setattr(Graph, "read", read)
+    monkeypatch.setattr(Graph, "write", write)
+    yield trips

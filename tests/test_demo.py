@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from api.settings import Settings
-from graph.demo import DEMO_USER_PLATFORM_ID, load_demo
+from actions.demo import load_demo
+from graph.demo import DEMO_USER_PLATFORM_ID
 from graph.driver import Graph
 from tests.conftest import GQL
+from workers.services import Services
 
 COUNTS = """
 MATCH (n) WITH count(n) AS nodes
@@ -14,11 +15,11 @@ MATCH ()-[r]->() RETURN nodes, count(r) AS rels
 
 
 async def test_demo_loads_once_and_has_suggestions(
-    client: GQL, graph: Graph, settings: Settings
+    client: GQL, graph: Graph, services: Services
 ) -> None:
-    await load_demo(settings)
+    await load_demo(services)
     first = (await graph.read(COUNTS)).records[0]
-    await load_demo(settings)
+    await load_demo(services)
     second = (await graph.read(COUNTS)).records[0]
     assert dict(first) == dict(second)
 

@@ -6,29 +6,23 @@ import json
 
 from redis.asyncio import Redis
 
+from actions.users import upsert_user
 from graph.driver import Graph
 from graph.merchants import UpsertMerchant, upsert_merchants
-from graph.users import UpsertUser, upsert_user
+from graph.users import UpsertUser
 from workers import keys
 from workers.events import EVENTS_DEAD_LETTER_STREAM, EventConsumer, publish_event
+from workers.services import Services
 
-PEPPER = b"test"
 
-
-async def make_users(graph: Graph, *platform_ids: str) -> None:
+async def make_users(services: Services, *platform_ids: str) -> None:
     for pid in platform_ids:
-        await upsert_user(
-            graph,
-            UpsertUser(pid, f"h_{pid}", pid),
-            pepper=PEPPER,
-            default_trust_score=500,
-        )
+        await upsert_user(services, UpsertUser(pid, f"h_{pid}", pid))
 
 
-def consumer(redis: Redis, graph: Graph, **limits: int) -> EventConsumer:
+def consumer(services: Services, **limits: int) -> EventConsumer:
     return EventConsumer(
-        redis,
-        graph,
+        services,
         "test-consumer",
         block_ms=10,
         claim_idle_ms=limits.get("idle", 30_000),
@@ -50,8 +44,10 @@ async def dead(redis: Redis) -> list[dict[str, str]]:
     return [dict(fields) for _, fields in rows]
 
 
-async def test_events_become_relationships(graph: Graph, redis: Redis, clean: None) -> None:
-    await make_users(graph, "ea", "eb")
+async def test_events_become_relationships(
+    graph: Graph, redis: Redis, services: Services, clean: None
+) -> None:
+    await make_users(services, "ea", "eb")
     await upsert_merchants(graph, [UpsertMerchant("em", "Tea House", "cafe")])
     payment = {"type": "payment", "from": "ea", "to": "eb", "at": "2024-05-01T12:00:00+08:00"}
     visit = {"type": "visit", "user": "eb", "merchant": "em", "at": "2024-05-01T13:00:00Z"}
@@ -59,7 +55,7 @@ async def test_events_become_relationships(graph: Graph, redis: Redis, clean: No
     await publish_event(redis, visit)
     await publish_event(redis, payment)  # delivered twice: recorded once
 
-    events = consumer(redis, graph)
+    events = consumer(services)
     assert await events.run_once() == 3
     assert await rels(graph) == (1, 1)
     assert await events.pending_count() == 0
@@ -68,8 +64,10 @@ async def test_events_become_relationships(graph: Graph, redis: Redis, clean: No
     assert await redis.xlen(keys.JOBS_STREAM) >= 1
 
 
-async def test_malformed_events_are_dead_lettered(graph: Graph, redis: Redis, clean: None) -> None:
-    await make_users(graph, "ea", "eb")
+async def test_malformed_events_are_dead_lettered(
+    graph: Graph, redis: Redis, services: Services, clean: None
+) -> None:
+    await make_users(services, "ea", "eb")
     bad = [
         {"type": "refund", "from": "ea", "to": "eb", "at": "2024-05-01T12:00:00Z"},
         {"type": "payment", "from": "ea", "at": "2024-05-01T12:00:00Z"},
@@ -82,7 +80,7 @@ async def test_malformed_events_are_dead_lettered(graph: Graph, redis: Redis, cl
     good = {"type": "payment", "from": "eb", "to": "ea", "at": "2024-05-01T12:00:00Z"}
     await publish_event(redis, good)
 
-    events = consumer(redis, graph)
+    events = consumer(services)
     assert await events.run_once() == 6
     assert await rels(graph) == (1, 0)
     letters = await dead(redis)
@@ -92,14 +90,14 @@ async def test_malformed_events_are_dead_lettered(graph: Graph, redis: Redis, cl
 
 
 async def test_unknown_user_is_retried_then_dead_lettered(
-    graph: Graph, redis: Redis, clean: None
+    graph: Graph, redis: Redis, services: Services, clean: None
 ) -> None:
-    await make_users(graph, "ea")
+    await make_users(services, "ea")
     await publish_event(
         redis, {"type": "payment", "from": "ea", "to": "late", "at": "2024-05-01T12:00:00Z"}
     )
     events = EventConsumer(
-        redis, graph, "test-consumer", block_ms=10, claim_idle_ms=1, max_deliveries=2
+        services, "test-consumer", block_ms=10, claim_idle_ms=1, max_deliveries=2
     )
     assert await events.run_once() == 1
     assert await events.pending_count() == 1  # kept for a retry
@@ -115,17 +113,17 @@ async def test_unknown_user_is_retried_then_dead_lettered(
 
 
 async def test_unknown_user_provisioned_before_the_retry(
-    graph: Graph, redis: Redis, clean: None
+    graph: Graph, redis: Redis, services: Services, clean: None
 ) -> None:
-    await make_users(graph, "ea")
+    await make_users(services, "ea")
     await publish_event(
         redis, {"type": "payment", "from": "ea", "to": "late", "at": "2024-05-01T12:00:00Z"}
     )
     events = EventConsumer(
-        redis, graph, "test-consumer", block_ms=10, claim_idle_ms=1, max_deliveries=5
+        services, "test-consumer", block_ms=10, claim_idle_ms=1, max_deliveries=5
     )
     await events.run_once()
-    await make_users(graph, "late")
+    await make_users(services, "late")
     for _ in range(3):
         await events.run_once()
     assert await rels(graph) == (1, 0)

@@ -1,28 +1,20 @@
 """Guard: a warm homeFeed page is served from Redis alone, and a cold one (Redis flushed)
 costs a small number of Neo4j round trips that does not grow with the page size.
 
-Round trips are counted at the driver: every Neo4j session the process opens (each
-``Graph.read``/``Graph.write`` is one ``execute_query``, which opens one; so does
-``write_transaction``), with the ``Graph`` calls recorded beside them for the message.
+Round trips are counted at the driver (``round_trips`` in conftest.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from neo4j import AsyncDriver
 from redis.asyncio import Redis
 
-from api.settings import Settings
-from graph.driver import Graph
-from tests.conftest import GQL
+from tests.conftest import GQL, RoundTrips
 from tests.test_friends import befriend
-from workers import ratelimit
-from workers.handlers import WorkerServices, registry
-from workers.queue import Consumer
+
+pytestmark = pytest.mark.usefixtures("generous_post_limit")
 
 POST = """mutation($input: CreatePostInput!) { createPost(input: $input) {
   post { id } userErrors { code } } }"""
@@ -32,78 +24,6 @@ FEED = """query($first: Int) { homeFeed(first: $first) {
   author { id handle displayName } } } pageInfo { hasNextPage endCursor } } }"""
 
 COLD_ROUND_TRIPS_MAX = 8
-
-
-@dataclass
-class RoundTrips:
-    """Neo4j sessions opened (and Graph calls made) while ``counting()`` is active."""
-
-    sessions: int = 0
-    calls: list[str] = field(default_factory=list)
-    active: bool = False
-
-    def counting(self) -> _Window:
-        return _Window(self)
-
-
-class _Window:
-    def __init__(self, trips: RoundTrips) -> None:
-        self.trips = trips
-
-    def __enter__(self) -> RoundTrips:
-        self.trips.sessions = 0
-        self.trips.calls = []
-        self.trips.active = True
-        return self.trips
-
-    def __exit__(self, *exc: object) -> None:
-        self.trips.active = False
-
-
-@pytest.fixture
-def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[RoundTrips]:
-    trips = RoundTrips()
-    real_session = AsyncDriver._session
-    real_read, real_write = Graph.read, Graph.write
-
-    def session(self: AsyncDriver, *args: Any, **kwargs: Any) -> Any:
-        if trips.active:
-            trips.sessions += 1
-        return real_session(self, *args, **kwargs)
-
-    async def read(self: Graph, query: Any, **params: Any) -> Any:
-        if trips.active:
-            trips.calls.append("read: " + " ".join(str(query).split())[:90])
-        return await real_read(self, query, **params)
-
-    async def write(self: Graph, query: Any, **params: Any) -> Any:
-        if trips.active:
-            trips.calls.append("write: " + " ".join(str(query).split())[:90])
-        return await real_write(self, query, **params)
-
-    monkeypatch.setattr(AsyncDriver, "_session", session)
-    monkeypatch.setattr(Graph, "read", read)
-    monkeypatch.setattr(Graph, "write", write)
-    yield trips
-
-
-@pytest.fixture(autouse=True)
-def generous_post_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(ratelimit.POLICIES, "post", ratelimit.Policy(100, 1.0))
-
-
-@pytest.fixture
-async def drain(graph: Graph, redis: Redis, settings: Settings) -> Any:
-    """Run the worker's handlers in-process until the job stream is empty."""
-    consumer = Consumer(
-        redis, registry(WorkerServices(settings, graph, redis)), "roundtrip-worker", block_ms=1
-    )
-
-    async def run() -> None:
-        while await consumer.run_once():
-            pass
-
-    return run
 
 
 async def _feed(client: GQL, user: dict[str, Any], first: int) -> list[dict[str, Any]]:

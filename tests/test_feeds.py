@@ -11,9 +11,10 @@ from api.settings import Settings
 from graph.driver import Graph
 from tests.conftest import GQL
 from tests.test_friends import BLOCK, REMOVE, befriend
-from workers import feeds, keys, ratelimit
-from workers.handlers import WorkerServices, registry
-from workers.queue import Consumer
+from workers import fanout, keys
+from workers.services import Services
+
+pytestmark = pytest.mark.usefixtures("generous_post_limit")
 
 POST = """mutation($input: CreatePostInput!) { createPost(input: $input) {
   post { id } userErrors { code } } }"""
@@ -24,26 +25,6 @@ CIRCLE = """mutation($input: CreateCircleInput!) { createCircle(input: $input) {
   circle { id } userErrors { code } } }"""
 JOIN = "mutation($id: ID!) { joinCircle(circleId: $id) { userErrors { code } } }"
 LEAVE = "mutation($id: ID!) { leaveCircle(circleId: $id) { userErrors { code } } }"
-
-
-@pytest.fixture(autouse=True)
-def generous_post_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests post in bursts; the post rate limit has its own tests."""
-    monkeypatch.setitem(ratelimit.POLICIES, "post", ratelimit.Policy(100, 1.0))
-
-
-@pytest.fixture
-async def drain(graph: Graph, redis: Redis, settings: Settings) -> Any:
-    """Run the worker's handlers until the job stream is empty."""
-    consumer = Consumer(
-        redis, registry(WorkerServices(settings, graph, redis)), "test-worker", block_ms=1
-    )
-
-    async def run() -> None:
-        while await consumer.run_once():
-            pass
-
-    return run
 
 
 async def post(client: GQL, user: dict[str, Any], body: str, circle: str | None = None) -> str:
@@ -189,7 +170,7 @@ async def test_cursor_is_stable_while_new_posts_arrive(client: GQL, drain: Any) 
 
 
 async def test_outbox_sweeper_requeues_undelivered_posts(
-    client: GQL, graph: Graph, redis: Redis, settings: Settings, drain: Any
+    client: GQL, graph: Graph, redis: Redis, services: Services, drain: Any
 ) -> None:
     lin, chen = await client.make_user("lin"), await client.make_user("chen")
     await befriend(client, lin, chen)
@@ -197,10 +178,10 @@ async def test_outbox_sweeper_requeues_undelivered_posts(
     await post(client, lin, "lost job")
     await redis.delete(keys.JOBS_STREAM)  # the queued job is lost (Redis restarted empty)
     await graph.write("MATCH (p:Post) SET p.createdAtMs = p.createdAtMs - 60000")
-    assert await feeds.sweep_outbox(graph, redis, settings) == 1
+    assert await fanout.sweep_outbox(services) == 1
     await drain()
     assert await feed(client, chen) == ["lost job"]
-    assert await feeds.sweep_outbox(graph, redis, settings) == 0  # delivered: DONE
+    assert await fanout.sweep_outbox(services) == 0  # delivered: DONE
 
 
 async def test_reactions_and_counts_show_in_the_feed(client: GQL, drain: Any) -> None:
@@ -220,20 +201,20 @@ async def test_reactions_and_counts_show_in_the_feed(client: GQL, drain: Any) ->
 
 
 async def test_sweeper_gives_a_post_time_then_gives_up(
-    client: GQL, graph: Graph, redis: Redis, settings: Settings
+    client: GQL, graph: Graph, redis: Redis, services: Services
 ) -> None:
     lin = await client.make_user("lin")
     await post(client, lin, "never delivered")
     await redis.delete(keys.JOBS_STREAM)
     await graph.write("MATCH (p:Post) SET p.createdAtMs = p.createdAtMs - 60000")
     pid = (await graph.read("MATCH (p:Post) RETURN p.id AS id")).records[0]["id"]
-    assert await feeds.sweep_outbox(graph, redis, settings) == 1
-    assert await feeds.sweep_outbox(graph, redis, settings) == 0  # its job gets time
-    for _ in range(feeds.MAX_SWEEPS - 1):
+    assert await fanout.sweep_outbox(services) == 1
+    assert await fanout.sweep_outbox(services) == 0  # its job gets time
+    for _ in range(fanout.MAX_SWEEPS - 1):
         await redis.delete(keys.outbox_swept(pid))  # the window passes, still undelivered
-        assert await feeds.sweep_outbox(graph, redis, settings) == 1
+        assert await fanout.sweep_outbox(services) == 1
     await redis.delete(keys.outbox_swept(pid))
-    assert await feeds.sweep_outbox(graph, redis, settings) == 0
+    assert await fanout.sweep_outbox(services) == 0
     state = await graph.read("MATCH (p:Post {id: $id}) RETURN p.fanout AS f", id=pid)
     assert state.records[0]["f"] == "FAILED"
 

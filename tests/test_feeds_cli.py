@@ -11,37 +11,20 @@ from click.testing import CliRunner, Result
 from redis.asyncio import Redis
 
 from api.cli import main
-from api.settings import Settings
 from graph.driver import Graph
 from schema.core import internal_id as post_id_of
-from tests.conftest import GQL
+from tests.conftest import GQL, Drain
 from tests.test_feeds import feed, post
 from tests.test_friends import befriend
-from workers import keys, ratelimit
-from workers.handlers import WorkerServices, registry
-from workers.queue import Consumer, dead_letters, enqueue
+from workers import keys
+from workers.queue import dead_letters, enqueue
 
-
-@pytest.fixture(autouse=True)
-def generous_post_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(ratelimit.POLICIES, "post", ratelimit.Policy(100, 1.0))
+pytestmark = pytest.mark.usefixtures("generous_post_limit")
 
 
 async def cli(*args: str) -> Result:
     """Run the command in a thread: it calls asyncio.run, the test owns this loop."""
     return await asyncio.to_thread(CliRunner().invoke, main, list(args))
-
-
-async def drain(graph: Graph, redis: Redis, settings: Settings) -> None:
-    consumer = Consumer(
-        redis,
-        registry(WorkerServices(settings, graph, redis)),
-        "cli-test-worker",
-        block_ms=1,
-        max_deliveries=1,
-    )
-    while await consumer.run_once():
-        pass
 
 
 async def post_ids(client: GQL, author: dict[str, Any], bodies: list[str]) -> list[str]:
@@ -63,7 +46,7 @@ async def internal_id(graph: Graph, user: dict[str, Any]) -> str:
 
 
 async def test_dead_letters_are_listed_and_replayed(
-    clean: None, graph: Graph, redis: Redis, settings: Settings
+    clean: None, graph: Graph, redis: Redis, drain: Drain
 ) -> None:
     empty = await cli("feeds", "dead-letters")
     assert empty.exit_code == 0 and "no dead letters" in empty.output
@@ -71,7 +54,7 @@ async def test_dead_letters_are_listed_and_replayed(
     await enqueue(redis, "feed.nonsense", {"post": "p1"})
     await enqueue(redis, "feed.nonsense", {"post": "p2"})
     await enqueue(redis, "feed.fanout", {"wrong": "shape"})  # KeyError on its one delivery
-    await drain(graph, redis, settings)
+    await drain(max_deliveries=1)
     letters = await dead_letters(redis)
     assert len(letters) == 3
 
@@ -106,13 +89,13 @@ async def test_dead_letters_are_listed_and_replayed(
 
 
 async def test_rebuild_one_user_from_neo4j(
-    client: GQL, graph: Graph, redis: Redis, settings: Settings
+    client: GQL, graph: Graph, redis: Redis, drain: Drain
 ) -> None:
     lin, chen = await client.make_user("lin"), await client.make_user("chen")
     await befriend(client, lin, chen)
     await feed(client, chen)  # active, timeline ready
     ids = await post_ids(client, lin, ["p0", "p1", "p2"])
-    await drain(graph, redis, settings)
+    await drain(max_deliveries=1)
     chen_id = await internal_id(graph, chen)
     timeline = keys.timeline(chen_id)
     assert await redis.zrange(timeline, 0, -1) == ids
@@ -133,7 +116,7 @@ async def test_rebuild_one_user_from_neo4j(
 
 
 async def test_rebuild_all_pages_through_users_and_spares_inactive_ones(
-    client: GQL, graph: Graph, redis: Redis, settings: Settings
+    client: GQL, graph: Graph, redis: Redis, drain: Drain
 ) -> None:
     author = await client.make_user("author")
     readers = [await client.make_user(f"reader{i}") for i in range(5)]
@@ -143,7 +126,7 @@ async def test_rebuild_all_pages_through_users_and_spares_inactive_ones(
     for reader in readers:
         await feed(client, reader)
     ids = await post_ids(client, author, ["p0", "p1"])
-    await drain(graph, redis, settings)
+    await drain(max_deliveries=1)
     reader_ids = [await internal_id(graph, r) for r in readers]
     idle_id = await internal_id(graph, idle)
     for uid in reader_ids:

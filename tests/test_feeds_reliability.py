@@ -31,7 +31,7 @@ from schema.core import internal_id
 from tests.conftest import GQL, free_port
 from tests.test_feeds import FEED, POST, circle, feed, post
 from tests.test_friends import befriend
-from workers import feeds, keys, ratelimit
+from workers import fanout, keys, ratelimit
 from workers.redis import open_redis
 
 BURST = 2000
@@ -214,7 +214,7 @@ async def create_burst(graph: Graph, redis: Redis, author_id: str, count: int) -
             rows=rows,
         )
         for row in rows:
-            await feeds.post_created(redis, row["id"])
+            await fanout.post_created(redis, row["id"])
         ids.extend(row["id"] for row in rows)
     assert len(set(ids)) == count
     return ids

@@ -9,15 +9,13 @@ import uuid
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 
-from api.settings import Settings
 from graph.driver import Graph
 from graph.posts import new_post_id
 from tests.conftest import GQL
-from tests.test_feeds import feed, generous_post_limit, post  # noqa: F401 (autouse fixture)
-from workers.handlers import WorkerServices, registry
-from workers.queue import Consumer
+from tests.test_feeds import feed, post
+
+pytestmark = pytest.mark.usefixtures("generous_post_limit")
 
 MODERATE = """mutation($input: ModerateInput!) { moderate(input: $input) {
   action { id kind reason expiresAt createdAt moderator { handle } circle { id }
@@ -35,20 +33,6 @@ CREATE_POST = """mutation($input: CreatePostInput!) { createPost(input: $input) 
   post { id } userErrors { code } } }"""
 JOIN = """mutation($id: ID!) { joinCircle(circleId: $id) {
   membership { state } userErrors { code } } }"""
-
-
-@pytest.fixture
-async def drain(graph: Graph, redis: Redis, settings: Settings) -> Any:
-    """Run the worker's handlers until the job stream is empty (as in test_feeds)."""
-    consumer = Consumer(
-        redis, registry(WorkerServices(settings, graph, redis)), "test-worker", block_ms=1
-    )
-
-    async def run() -> None:
-        while await consumer.run_once():
-            pass
-
-    return run
 
 
 def gid(type_name: str, internal_id: str) -> str:

@@ -9,11 +9,12 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from actions import effects
 from api.auth import Viewer
 from api.context import Context, Services
 from api.settings import Settings
 from graph import notifications as domain
-from graph.driver import Graph
+from graph.driver import Graph, write_transaction
 from graph.users import users_by_ids
 from schema.root import make_schema
 from tests.conftest import GQL
@@ -160,8 +161,8 @@ async def test_post_removed_tells_the_author(client: GQL, graph: Graph, redis: R
     # The moderation issue removes posts; here the removal is written as it will be.
     await graph.write("MATCH (p:Post {id: $id}) SET p.removed = true", id=internal(pid))
     for _ in range(2):  # a retried call with the same action creates nothing new
-        await domain.notify_post_removed(
-            graph, redis, internal(pid), moderator_id=internal(owner["id"]), action_id="act-1"
+        await write_transaction(
+            graph, lambda tx: domain.post_removed(tx, internal(pid), action_id="act-1")
         )
 
     nodes, _, unread = await inbox(client, mei)
@@ -180,10 +181,19 @@ async def test_a_store_being_down_never_fails_the_action(
     pid = await posted(client, lin)
     cid = await comment(client, chen, pid)
     dead = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
-    try:  # publishing fails: logged, and the notification is still recorded
-        await domain.notify_post_removed(graph, dead, internal(pid))
+    offline = Services(settings, graph, dead)
+    try:  # publishing fails: the notification is recorded, its push waits for Redis
+        await effects.commit(
+            offline,
+            lambda tx: domain.post_removed(tx, internal(pid), action_id="act-2"),
+            effects.notified,
+        )
     finally:
         await dead.aclose()
+    assert offline.derived.stale
+    waiting = await graph.read("MATCH (e:Effect) RETURN e.stalled AS stalled")
+    assert [r["stalled"] for r in waiting.records] == [True]
+    await graph.write("MATCH (e:Effect) DELETE e")  # not for the shared test Redis
     assert await kinds(client, lin) == [
         "POST_REMOVED",
         "COMMENT_ON_YOUR_POST",
@@ -317,8 +327,8 @@ async def test_blocked_or_self_actors_create_nothing(
     lin, chen = await person(client, "lin"), await person(client, "chen")
     await client(BLOCK, {"id": chen["id"]}, token=lin["token"])
     a, b = internal(lin["id"]), internal(chen["id"])
-    await domain.notify_friend_request(graph, redis, "r-1", b, a, "PENDING")
-    await domain.notify_friend_request(graph, redis, "r-2", a, a, "PENDING")
+    await write_transaction(graph, lambda tx: domain.friend_request(tx, "r-1", b, a, "PENDING"))
+    await write_transaction(graph, lambda tx: domain.friend_request(tx, "r-2", a, a, "PENDING"))
     count = await graph.read("MATCH (n:Notification) RETURN count(n) AS n")
     assert count.records[0]["n"] == 0
 

@@ -17,11 +17,11 @@ from api.app import create_app
 from api.settings import Settings
 from graph import posts as domain
 from graph.driver import Graph
-from tests.conftest import GQL
+from tests.conftest import GQL, RoundTrips
 from tests.test_circle_joins import ban, create, gid, internal, invite, join, make_moderator
 from tests.test_friends import befriend
 from workers import keys, ratelimit
-from workers.feeds import FANOUT_JOB
+from workers.jobs import FANOUT
 
 CREATE_POST = """mutation($input: CreatePostInput!) { createPost(input: $input) {
   post { id body reactionCount commentCount viewerReacted removed author { handle }
@@ -189,7 +189,7 @@ async def test_member_posts_in_a_public_circle(client: GQL, graph: Graph, redis:
 
     # the feed fan-out job was queued for this post
     jobs: list[tuple[str, dict[str, str]]] = await redis.xrange(keys.JOBS_STREAM)  # type: ignore[assignment]
-    queued = [json.loads(f["payload"]) for _, f in jobs if f["kind"] == FANOUT_JOB]
+    queued = [json.loads(f["payload"]) for _, f in jobs if f["kind"] == FANOUT]
     pid = internal(created["id"])
     assert [job["data"]["body"] for job in queued if job["post"] == pid] == ["first!\nsecond line"]
 
@@ -625,7 +625,7 @@ Counted = Callable[..., Awaitable[Any]]
 
 
 async def test_round_trips_do_not_grow_with_the_page(
-    client: GQL, graph: Graph, monkeypatch: pytest.MonkeyPatch
+    client: GQL, graph: Graph, round_trips: RoundTrips
 ) -> None:
     owner = await person(client, "owner")
     reader = await person(client, "reader")
@@ -659,31 +659,16 @@ async def test_round_trips_do_not_grow_with_the_page(
       author { handle displayName isFriend } circle { id name viewerMembership }
       comments(first: 3) { edges { node { body author { handle } } } } } } } } }"""
 
-    app_graph: Graph = client.http._transport.app.state.services.graph  # type: ignore[attr-defined]
-    calls = {"n": 0}
-    read, write = app_graph.read, app_graph.write
-
-    async def counted_read(*args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        return await read(*args, **kwargs)
-
-    async def counted_write(*args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        return await write(*args, **kwargs)
-
-    monkeypatch.setattr(app_graph, "read", counted_read)
-    monkeypatch.setattr(app_graph, "write", counted_write)
-
     counts = {}
     for circle, n in ((small, 5), (large, 50)):
-        calls["n"] = 0
-        data = await client(query, {"id": circle}, token=reader["token"])
+        with round_trips.counting() as trips:
+            data = await client(query, {"id": circle}, token=reader["token"])
         assert "errors" not in data, data
         edges = data["data"]["circle"]["posts"]["edges"]
         assert len(edges) == n
         assert all(e["node"]["viewerReacted"] for e in edges)
         assert all(len(e["node"]["comments"]["edges"]) == 1 for e in edges)
-        counts[n] = calls["n"]
+        counts[n] = trips.sessions
     print(f"round trips: 5 posts -> {counts[5]}, 50 posts -> {counts[50]}")
     assert counts[5] == counts[50]
 

@@ -8,12 +8,14 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from actions.interactions import record_interactions
 from graph import interactions, merchants
 from graph.driver import Graph
 from tests.conftest import GQL
 from tests.test_friends import BLOCK, befriend, send
-from workers import keys, suggestions
+from workers import jobs, keys, suggestions
 from workers.queue import Job
+from workers.services import Services
 
 PYMK = """query($first: Int, $after: String) { peopleYouMayKnow(first: $first, after: $after) {
   edges { cursor node { user { id handle } score reasons { kind count text } } }
@@ -261,7 +263,7 @@ async def test_bad_cursor_is_a_client_error(client: GQL) -> None:
 
 
 async def test_list_is_cached_and_refreshed_by_the_worker_job(
-    client: GQL, graph: Graph, redis: Redis
+    client: GQL, graph: Graph, redis: Redis, services: Services
 ) -> None:
     lin, _chen, _, _zhao = await triangle(client)
     await pymk(client, lin)
@@ -277,16 +279,16 @@ async def test_list_is_cached_and_refreshed_by_the_worker_job(
     ids = await _ids(graph)
     assert await redis.get(keys.suggestions(ids["lin"])) is None
     entries = await redis.xrange(keys.JOBS_STREAM)
-    jobs = [
+    queued = [
         json.loads(fields["payload"])
         for _, fields in entries
-        if fields["kind"] == suggestions.REFRESH_JOB
+        if fields["kind"] == jobs.PYMK_REFRESH
     ]
-    assert any(ids["lin"] in job["users"] for job in jobs)
+    assert any(ids["lin"] in job["users"] for job in queued)
 
     # the handler recomputes it for active users (lin read lately; third never did)
     await suggestions.refresh(
-        graph, redis, Job("1-0", suggestions.REFRESH_JOB, {"users": [ids["lin"], ids["third"]]}, 1)
+        services, Job("1-0", jobs.PYMK_REFRESH, {"users": [ids["lin"], ids["third"]]}, 1)
     )
     refreshed = json.loads(await redis.get(keys.suggestions(ids["lin"])))
     assert {item[0] for item in refreshed["items"]} == {ids["zhao"], ids["fourth"]}
@@ -294,18 +296,14 @@ async def test_list_is_cached_and_refreshed_by_the_worker_job(
 
 
 async def test_user_without_friends_gets_suggestions_from_other_sources(
-    client: GQL, graph: Graph
+    client: GQL, services: Services
 ) -> None:
     lin = await client.make_user("lin")
     chen = await client.make_user("chen")
-    await interactions.record_payments(
-        graph,
-        [
-            interactions.Payment(
-                chen["platformId"], lin["platformId"], datetime(2026, 10, 1, tzinfo=UTC)
-            )
-        ],
+    payment = interactions.Payment(
+        chen["platformId"], lin["platformId"], datetime(2026, 10, 1, tzinfo=UTC)
     )
+    await record_interactions(services, [payment], [])
     assert handles(await pymk(client, lin)) == ["chen"]
 
 

@@ -13,7 +13,8 @@ records it once. A payment to oneself is invalid.
 Processing. Workers read the stream as the consumer group ``ingest``
 (``keys.EVENTS_GROUP``) with the same machinery as the job queue (``workers.queue``):
 delivery at least once, acknowledgement after the write, idle entries reclaimed. A batch
-of entries is written with one query per event type. Then:
+of entries is recorded by one action (``actions.interactions.record_interactions``, the
+same as ``adminRecordInteractions``), in one transaction. Then:
 
 * an invalid entry (unknown type, missing or malformed field, naive time, self-payment)
   is moved at once to the dead-letter stream ``qz:events:dead`` with the reason;
@@ -38,12 +39,12 @@ from datetime import datetime
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
+from actions.interactions import record_interactions
 from graph import interactions
-from graph.driver import Graph
 from graph.errors import Problem
 from workers import keys
 from workers.queue import Consumer, UnknownDeadLetter
-from workers.suggestions import neighbourhood_changed
+from workers.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +118,7 @@ class EventConsumer(Consumer):
 
     def __init__(
         self,
-        redis: aioredis.Redis,
-        graph: Graph,
+        services: Services,
         consumer: str,
         *,
         stream: str = keys.EVENTS_STREAM,
@@ -130,7 +130,7 @@ class EventConsumer(Consumer):
         claim_idle_ms: int = 30_000,
     ) -> None:
         super().__init__(
-            redis,
+            services.redis,
             {},
             consumer,
             stream=stream,
@@ -141,7 +141,7 @@ class EventConsumer(Consumer):
             max_deliveries=max_deliveries,
             claim_idle_ms=claim_idle_ms,
         )
-        self.graph = graph
+        self.services = services
 
     async def _process(
         self,
@@ -176,16 +176,14 @@ class EventConsumer(Consumer):
 
         if payments or visits:
             try:
-                paid = await interactions.record_payments(
-                    self.graph,
+                recorded = await record_interactions(
+                    self.services,
                     [p.event for p in payments if isinstance(p.event, interactions.Payment)],
+                    [v.event for v in visits if isinstance(v.event, interactions.Visit)],
                 )
-                visited = await interactions.record_visits(
-                    self.graph, [v.event for v in visits if isinstance(v.event, interactions.Visit)]
-                )
-                await neighbourhood_changed(self.redis, paid.user_ids | visited.user_ids)
+                paid, visited = recorded.payments, recorded.visits
             except Exception as exc:
-                # Neo4j or Redis trouble: leave the batch pending; it is reclaimed later.
+                # Neo4j trouble: leave the batch pending; it is reclaimed later.
                 error = f"{type(exc).__name__}: {exc}"
                 log.warning("event batch failed, will retry: %s", error, exc_info=True)
                 for parsed in (*payments, *visits):

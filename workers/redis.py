@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from api.settings import Settings
+
+# What a call to an unreachable or failing Redis raises.
+UNAVAILABLE: tuple[type[Exception], ...] = (RedisError, OSError)
 
 # Time allowed to establish a TCP connection before giving up.
 CONNECT_TIMEOUT_SECONDS = 5.0

@@ -1,4 +1,9 @@
-"""The worker process: consume the job stream until SIGINT/SIGTERM."""
+"""The worker process: consume the job and event streams until SIGINT/SIGTERM.
+
+One of the two entry points of ``workers/`` that sit on top of ``actions/``: events are
+writes, and every write goes through an action; and the worker runs the effects a
+committed write left for Redis before it serves anything from Redis itself.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +17,15 @@ import socket
 from neo4j.exceptions import DriverError, Neo4jError
 from redis.exceptions import RedisError
 
+from actions import effects
 from api.settings import Settings
 from graph.driver import Graph, open_driver
 from workers.events import EventConsumer
-from workers.feeds import flush_delivered, sweep_outbox
-from workers.handlers import WorkerServices, registry
+from workers.fanout import flush_delivered, sweep_outbox
+from workers.handlers import registry
 from workers.queue import Consumer
 from workers.redis import open_redis
+from workers.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +54,27 @@ async def _sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
-async def consume_until_stopped(consumer: Consumer, stop: asyncio.Event) -> None:
+async def consume_until_stopped(
+    consumer: Consumer, stop: asyncio.Event, services: Services | None = None
+) -> None:
     """Run batches until ``stop`` is set; survive Redis outages with capped backoff.
 
-    A batch in progress is always finished before stopping; the longest wait after a stop
-    request is one XREADGROUP BLOCK.
+    With ``services``: after Redis failed, the effects that waited for it run before the
+    next batch (fan-out reads the cached feed views they drop). A batch in progress is
+    always finished before stopping; the longest wait after a stop request is one
+    XREADGROUP BLOCK.
     """
     backoff = BACKOFF_INITIAL_SECONDS
     while not stop.is_set():
         try:
+            if services is not None and services.derived.stale:
+                await effects.drain(services)
+                if services.derived.stale:
+                    raise ConnectionError("effects still wait for redis")
             await consumer.run_once()
         except (RedisError, OSError) as exc:
+            if services is not None:
+                services.derived.mark_stale(f"worker: {exc!r}")
             log.warning(
                 "redis unavailable (%s: %s); retrying in %.1fs",
                 type(exc).__name__,
@@ -72,7 +89,7 @@ async def consume_until_stopped(consumer: Consumer, stop: asyncio.Event) -> None
             backoff = BACKOFF_INITIAL_SECONDS
 
 
-async def sweep_until_stopped(services: WorkerServices, stop: asyncio.Event) -> None:
+async def sweep_until_stopped(services: Services, stop: asyncio.Event) -> None:
     """The outbox sweeper: re-queue committed posts whose delivery never finished.
 
     Any number of workers may sweep; a post queued twice is delivered idempotently.
@@ -81,7 +98,7 @@ async def sweep_until_stopped(services: WorkerServices, stop: asyncio.Event) -> 
     while not stop.is_set():
         try:
             await flush_delivered(services.graph)  # first, so delivered posts are not swept
-            queued = await sweep_outbox(services.graph, services.redis, services.settings)
+            queued = await sweep_outbox(services)
             if queued:
                 log.info("outbox: re-queued %d undelivered posts", queued)
         except (RedisError, OSError, Neo4jError, DriverError) as exc:
@@ -106,7 +123,8 @@ async def run_worker(settings: Settings, consumer: str | None = None) -> None:
     installed = _install_signal_handlers(stop)
     redis = open_redis(settings)
     driver = open_driver(settings)
-    services = WorkerServices(settings, Graph(driver, settings.neo4j_database), redis)
+    services = Services(settings, Graph(driver, settings.neo4j_database), redis)
+    services.derived.mark_stale("worker starting")  # run what waited before trusting Redis
     handlers = registry(services)
     jobs = Consumer(
         redis,
@@ -119,8 +137,7 @@ async def run_worker(settings: Settings, consumer: str | None = None) -> None:
     )
     # Events are cheap to write in bulk: read more of them at a time.
     events = EventConsumer(
-        redis,
-        services.graph,
+        services,
         name,
         batch_size=max(settings.worker_batch_size, 500),
         block_ms=settings.worker_block_ms,
@@ -135,9 +152,10 @@ async def run_worker(settings: Settings, consumer: str | None = None) -> None:
     )
     try:
         await asyncio.gather(
-            consume_until_stopped(jobs, stop),
-            consume_until_stopped(events, stop),
+            consume_until_stopped(jobs, stop, services),
+            consume_until_stopped(events, stop, services),
             sweep_until_stopped(services, stop),
+            effects.watch(services, stop),
         )
         log.info("worker %s stopping", name)
         with contextlib.suppress(Neo4jError, DriverError, OSError):

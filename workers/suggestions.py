@@ -3,7 +3,8 @@
 A user's list is computed live on a cache miss and stored; when their neighbourhood
 changes (friend added or removed, block, dismissal, new contact or payment) the list is
 dropped at once and a refresh job recomputes it in the background for active users.
-Reads always re-check the exclusions against Neo4j, so a stale list never leaks.
+Reads always re-check the exclusions against Neo4j, so a stale list never leaks; when
+Redis fails, the list is computed live.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from graph.driver import Graph
 from graph.suggestions import (
     Reason,
     Scored,
@@ -24,10 +24,11 @@ from graph.suggestions import (
     still_suggestible,
 )
 from graph.users import UserRecord
-from workers import keys
+from workers import jobs, keys
 from workers.queue import Job, enqueue
+from workers.redis import UNAVAILABLE
+from workers.services import Services
 
-REFRESH_JOB = "pymk.refresh"
 LIST_SIZE = 100  # suggestions kept per user
 CACHE_TTL_SECONDS = 24 * 3600
 ACTIVE_WINDOW_SECONDS = 14 * 24 * 3600
@@ -66,20 +67,28 @@ async def store(redis: Redis, user_id: str, items: list[Scored]) -> None:
 
 
 async def cached_or_live(
-    graph: Graph, redis: Redis, user_id: str, config: SuggestionConfig | None = None
+    services: Services, user_id: str, config: SuggestionConfig | None = None
 ) -> list[Scored]:
     """The user's ranked list: from Redis when present, else computed now and stored.
 
     Reading also marks the user active, so background refreshes keep their list warm.
     """
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.get(keys.suggestions(user_id))
-        pipe.zadd(keys.SUGGESTIONS_ACTIVE, {user_id: time.time()})
-        raw, _ = await pipe.execute()
+    redis = services.redis
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.get(keys.suggestions(user_id))
+            pipe.zadd(keys.SUGGESTIONS_ACTIVE, {user_id: time.time()})
+            raw, _ = await pipe.execute()
+    except UNAVAILABLE as exc:
+        services.derived.mark_stale(f"suggestions: {exc!r}")
+        return await compute_suggestions(services.graph, user_id, limit=LIST_SIZE, config=config)
     if raw is not None:
         return _decode(raw).items
-    items = await compute_suggestions(graph, user_id, limit=LIST_SIZE, config=config)
-    await store(redis, user_id, items)
+    items = await compute_suggestions(services.graph, user_id, limit=LIST_SIZE, config=config)
+    try:
+        await store(redis, user_id, items)
+    except UNAVAILABLE as exc:
+        services.derived.mark_stale(f"suggestions: {exc!r}")
     return items
 
 
@@ -93,24 +102,25 @@ async def neighbourhood_changed(redis: Redis, user_ids: Iterable[str]) -> None:
             pipe.delete(keys.suggestions(uid))
         await pipe.execute()
     for start in range(0, len(ids), _JOB_CHUNK):
-        await enqueue(redis, REFRESH_JOB, {"users": ids[start : start + _JOB_CHUNK]})
+        await enqueue(redis, jobs.PYMK_REFRESH, {"users": ids[start : start + _JOB_CHUNK]})
 
 
-async def refresh(graph: Graph, redis: Redis, job: Job) -> None:
+async def refresh(services: Services, job: Job) -> None:
     """Recompute the lists of the job's users who were active lately (idempotent)."""
     user_ids = [str(u) for u in job.payload.get("users", [])]
     if not user_ids:
         return
+    redis = services.redis
     since = time.time() - ACTIVE_WINDOW_SECONDS
     scores = await redis.zmscore(keys.SUGGESTIONS_ACTIVE, user_ids)
     for uid, seen in zip(user_ids, scores, strict=True):
         if seen is not None and seen >= since:
-            await store(redis, uid, await compute_suggestions(graph, uid, limit=LIST_SIZE))
+            items = await compute_suggestions(services.graph, uid, limit=LIST_SIZE)
+            await store(redis, uid, items)
 
 
 async def suggestions_page(
-    graph: Graph,
-    redis: Redis,
+    services: Services,
     user_id: str,
     *,
     first: int,
@@ -121,7 +131,7 @@ async def suggestions_page(
     Ordering is (score desc, id asc), so a cursor keeps its place when the list is
     recomputed between two pages.
     """
-    items = await cached_or_live(graph, redis, user_id)
+    items = await cached_or_live(services, user_id)
     if after is not None:
         score, last_id = after
         items = [s for s in items if (-s.score, s.user_id) > (-score, last_id)]
@@ -130,7 +140,7 @@ async def suggestions_page(
     chunk = 2 * (first + 1)
     for start in range(0, len(items), chunk):
         part = items[start : start + chunk]
-        visible = await still_suggestible(graph, user_id, [s.user_id for s in part])
+        visible = await still_suggestible(services.graph, user_id, [s.user_id for s in part])
         shown += [(s, visible[s.user_id]) for s in part if s.user_id in visible]
         if len(shown) > first:
             break

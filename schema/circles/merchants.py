@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from actions import merchants as actions
 from graph import merchants as domain
 from schema.circles.types import GeoPointInput, Merchant
 from schema.core import Info, UserError, admin, mutation
@@ -46,8 +47,8 @@ class MerchantsMutation:
     ) -> MerchantPayload:
         location = input.location
         staff = input.staff_platform_user_ids
-        record = await domain.upsert_merchant_with_staff(
-            info.context.graph,
+        record = await actions.upsert_merchant(
+            info.context.services,
             domain.UpsertMerchant(
                 platform_id=str(input.platform_id),
                 name=input.name,
@@ -56,7 +57,6 @@ class MerchantsMutation:
                 longitude=location.longitude if location else None,
             ),
             [str(s) for s in staff] if staff is not None else None,
-            staff_field="staffPlatformUserIds",
             latitude_field="location.latitude",
             longitude_field="location.longitude",
         )

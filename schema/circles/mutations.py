@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from actions import circles as actions
 from graph import circles as domain
 from schema.circles.types import Circle, Membership
 from schema.core import Info, UserError, mutation, require_id, signed_in, viewer_record
@@ -72,8 +73,8 @@ class CirclesMutation:
     @strawberry.mutation(description="A new circle; the viewer becomes its OWNER.")
     @mutation(signed_in)
     async def create_circle(self, info: Info, input: CreateCircleInput) -> CirclePayload:
-        record = await domain.create_circle(
-            info.context.graph,
+        record = await actions.create_circle(
+            info.context.services,
             viewer_record(info),
             domain.CircleInput(
                 name=input.name,
@@ -97,8 +98,8 @@ class CirclesMutation:
     async def update_circle(
         self, info: Info, id: strawberry.ID, input: UpdateCircleInput
     ) -> CirclePayload:
-        record = await domain.update_circle(
-            info.context.graph,
+        record = await actions.update_circle(
+            info.context.services,
             viewer_record(info),
             require_id(id, "Circle", "id"),
             domain.CircleInput(
@@ -117,9 +118,8 @@ class CirclesMutation:
     async def join_circle(
         self, info: Info, circle_id: strawberry.ID, message: str | None = None
     ) -> MembershipPayload:
-        record = await domain.join_circle(
-            info.context.graph,
-            info.context.redis,
+        record = await actions.join_circle(
+            info.context.services,
             viewer_record(info),
             require_id(circle_id, "Circle", "circleId"),
             message,
@@ -129,25 +129,26 @@ class CirclesMutation:
     @strawberry.mutation(description="Leave, withdraw a join request, or decline an invitation.")
     @mutation(signed_in)
     async def leave_circle(self, info: Info, circle_id: strawberry.ID) -> MembershipPayload:
-        record = await domain.leave_circle(
-            info.context.graph,
-            info.context.redis,
+        record = await actions.leave_circle(
+            info.context.services,
             viewer_record(info),
             require_id(circle_id, "Circle", "circleId"),
         )
         return await _membership(info, record)
 
-    @strawberry.mutation(description="Moderators and owners invite; an invitee may decline.")
+    @strawberry.mutation(
+        description="Moderators, owners and platform admins invite; an invitee may decline."
+    )
     @mutation(signed_in)
     async def invite_to_circle(
         self, info: Info, circle_id: strawberry.ID, user_id: strawberry.ID
     ) -> MembershipPayload:
-        record = await domain.invite_to_circle(
-            info.context.graph,
-            info.context.redis,
+        record = await actions.invite_to_circle(
+            info.context.services,
             viewer_record(info),
             require_id(circle_id, "Circle", "circleId"),
             require_id(user_id, "User", "userId"),
+            admin=info.context.viewer.is_admin,
         )
         return await _membership(info, record)
 
@@ -156,12 +157,12 @@ class CirclesMutation:
     async def review_join_request(
         self, info: Info, circle_id: strawberry.ID, user_id: strawberry.ID, approve: bool
     ) -> MembershipPayload:
-        record = await domain.review_join_request(
-            info.context.graph,
-            info.context.redis,
+        record = await actions.review_join_request(
+            info.context.services,
             viewer_record(info),
             require_id(circle_id, "Circle", "circleId"),
             require_id(user_id, "User", "userId"),
             approve=approve,
+            admin=info.context.viewer.is_admin,
         )
         return await _membership(info, record)

@@ -1,4 +1,5 @@
-"""Circle, Membership and Merchant types; every field asks ``graph.circles.access``."""
+"""Circle, Membership and Merchant types; every field asks ``graph.circles.access``, and
+``moderated_circle`` is the one read-side answer to "does the viewer moderate it"."""
 
 from __future__ import annotations
 
@@ -70,12 +71,8 @@ class Merchant(relay.Node):
     ) -> Connection[Circle]:
         size = page_size(info, first)
         cursor = decode_cursor(after, 1)
-        ids = await domain.merchant_circles_page(
-            info.context.graph,
-            self.id,
-            info.context.viewer.id,
-            first=size + 1,
-            after=str(cursor[0]) if cursor else None,
+        ids = await info.context.loaders.merchant_circles.load(
+            domain.MerchantCirclesPage(self.id, size + 1, str(cursor[0]) if cursor else None)
         )
         found = await Circle.visible(info, ids)
         return connection(found, first=size, cursor_of=lambda c: encode_cursor(c.id))
@@ -86,6 +83,7 @@ class Circle(relay.Node):
     id: relay.NodeID[str]
     record: strawberry.Private[domain.CircleRecord]
     membership: strawberry.Private[domain.MembershipRecord]
+    rights: strawberry.Private[domain.Access]
 
     @classmethod
     async def visible(cls, info: Info, ids: Sequence[str]) -> list[Circle]:
@@ -97,9 +95,11 @@ class Circle(relay.Node):
         for record, membership in zip(records, memberships, strict=True):
             if record is None:
                 continue
-            rights = domain.access(record.visibility, membership.state, membership.role)
+            rights = domain.access(
+                record.visibility, membership.state, membership.role, admin=loaders.admin
+            )
             if rights.card:
-                found.append(cls(id=record.id, record=record, membership=membership))
+                found.append(cls(id=record.id, record=record, membership=membership, rights=rights))
         return found
 
     @classmethod
@@ -109,10 +109,6 @@ class Circle(relay.Node):
         ids = list(node_ids)
         by_id = {c.id: c for c in await cls.visible(info, ids)}
         return [by_id.get(i) for i in ids]
-
-    @property
-    def rights(self) -> domain.Access:
-        return domain.access(self.record.visibility, self.membership.state, self.membership.role)
 
     @strawberry.field
     def name(self) -> str:
@@ -168,12 +164,10 @@ class Circle(relay.Node):
     ) -> Connection[Membership]:
         size = page_size(info, first)
         cursor = decode_cursor(after, 2)
-        records = await domain.members_page(
-            info.context.graph,
-            self.id,
-            state=state,
-            first=size + 1,
-            after=(str(cursor[0]), str(cursor[1])) if cursor else None,
+        records = await info.context.loaders.members.load(
+            domain.MembersPage(
+                self.id, state, size + 1, (str(cursor[0]), str(cursor[1])) if cursor else None
+            )
         )
         users = await info.context.loaders.users.load_many([r.user_id for r in records])
         items = [
@@ -218,6 +212,14 @@ class Circle(relay.Node):
         if not self.rights.moderate:
             return None
         return await self._memberships(info, domain.State.PENDING, first, after)
+
+
+async def moderated_circle(info: Info, circle_id: str) -> Circle | None:
+    """The circle when the viewer moderates it (its owner and moderators, platform admins:
+    ``graph.circles.moderates``), else None. The queue, appeals, mod log, automod rules,
+    reports and their reporters are read through this."""
+    found = await Circle.visible(info, [circle_id])
+    return found[0] if found and found[0].rights.moderate else None
 
 
 @strawberry.type

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import strawberry
 
+from actions import moderation as actions
 from graph import circles as circles_domain
 from graph import moderation as domain
+from schema.circles.types import moderated_circle
 from schema.core import (
     Info,
     UserError,
@@ -15,7 +17,7 @@ from schema.core import (
     require_id,
     signed_in,
 )
-from schema.moderation.types import ModAction, reads_log
+from schema.moderation.types import ModAction
 from schema.pagination import Connection, connection, decode_cursor, encode_cursor
 
 
@@ -54,7 +56,7 @@ class ModerationActionsQuery:
         cid = internal_id(circle_id, "Circle")
         if cid is None:
             return None
-        circle = await reads_log(info, cid)
+        circle = await moderated_circle(info, cid)
         if circle is None:
             return None
         size = page_size(info, first)
@@ -80,9 +82,8 @@ class ModerationActionsMutation:
         viewer = info.context.viewer
         assert viewer.user is not None  # guaranteed by the signed_in requirement
         circle_id = require_id(input.circle_id, "Circle", "circleId")
-        outcome = await domain.moderate(
-            info.context.graph,
-            info.context.redis,
+        outcome = await actions.moderate(
+            info.context.services,
             viewer.user,
             domain.ModerateInput(
                 circle_id=circle_id,
@@ -93,13 +94,13 @@ class ModerationActionsMutation:
                 duration_seconds=input.duration_seconds,
                 role=input.role,
             ),
-            is_admin=viewer.is_admin,
+            admin=viewer.is_admin,
         )
         loaders = info.context.loaders
         loaders.forget_circle(circle_id)
         if outcome.action.target_post_id is not None:
             loaders.forget_post(outcome.action.target_post_id)
-        circle = await reads_log(info, circle_id)
+        circle = await moderated_circle(info, circle_id)
         if circle is None:  # e.g. an owner who handed ownership on is a moderator still
             return ModActionPayload()
         return ModActionPayload(

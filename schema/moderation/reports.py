@@ -13,9 +13,9 @@ from datetime import datetime
 import strawberry
 from strawberry import relay
 
+from actions import reports as actions
 from graph import reports as domain
-from graph.circles import access
-from schema.circles.types import Circle
+from schema.circles.types import Circle, moderated_circle
 from schema.core import (
     Info,
     UserError,
@@ -32,18 +32,6 @@ from schema.posts.types import Post
 
 strawberry.enum(domain.ReportState, name="ReportState")
 strawberry.enum(domain.AppealState, name="AppealState")
-
-
-async def moderates(info: Info, circle_id: str) -> bool:
-    """Whether the viewer is one of the circle's moderators or its owner."""
-    if info.context.viewer.user is None:
-        return False
-    loaders = info.context.loaders
-    record = await loaders.circles.load(circle_id)
-    if record is None:
-        return False
-    membership = await loaders.memberships.load(circle_id)
-    return access(record.visibility, membership.state, membership.role).moderate
 
 
 async def _user(info: Info, user_id: str | None) -> User | None:
@@ -76,14 +64,14 @@ class Report(relay.Node):
             record = found.get(i)
             readable = record is not None and (
                 (viewer is not None and record.reporter_id == viewer)
-                or await moderates(info, record.circle_id)
+                or await moderated_circle(info, record.circle_id) is not None
             )
             result.append(cls(id=i, record=record) if record is not None and readable else None)
         return result
 
     @strawberry.field(description="Reporter is visible to the circle's moderators only.")
     async def reporter(self, info: Info) -> User | None:
-        if not await moderates(info, self.record.circle_id):
+        if await moderated_circle(info, self.record.circle_id) is None:
             return None
         return await _user(info, self.record.reporter_id)
 
@@ -132,7 +120,8 @@ class Appeal(relay.Node):
         for i in ids:
             record = found.get(i)
             readable = record is not None and (
-                record.user_id == viewer or await moderates(info, record.circle_id)
+                record.user_id == viewer
+                or await moderated_circle(info, record.circle_id) is not None
             )
             result.append(cls(id=i, record=record) if record is not None and readable else None)
         return result
@@ -197,13 +186,14 @@ def _id(global_id: str | None, type_name: str, field: str) -> str | None:
 @strawberry.type
 class ReportsQuery:
     @strawberry.field(
-        description="OPEN reports, oldest first; moderators and owner only, else null."
+        description="OPEN reports, oldest first; moderators, owner and platform admins only, "
+        "else null."
     )
     async def moderation_queue(
         self, info: Info, circle_id: strawberry.ID, first: int | None = 20, after: str | None = None
     ) -> Connection[Report] | None:
         circle = internal_id(circle_id, "Circle")
-        if circle is None or not await moderates(info, circle):
+        if circle is None or await moderated_circle(info, circle) is None:
             return None
         size = page_size(info, first)
         cursor = decode_cursor(after, 1)
@@ -216,12 +206,14 @@ class ReportsQuery:
             cursor_of=lambda r: encode_cursor(r.id),
         )
 
-    @strawberry.field(description="PENDING appeals, oldest first; moderators and owner only.")
+    @strawberry.field(
+        description="PENDING appeals, oldest first; moderators, owner and platform admins only."
+    )
     async def appeals(
         self, info: Info, circle_id: strawberry.ID, first: int | None = 20, after: str | None = None
     ) -> Connection[Appeal] | None:
         circle = internal_id(circle_id, "Circle")
-        if circle is None or not await moderates(info, circle):
+        if circle is None or await moderated_circle(info, circle) is None:
             return None
         size = page_size(info, first)
         cursor = decode_cursor(after, 1)
@@ -242,16 +234,13 @@ class ReportsMutation:
     )
     @mutation(signed_in)
     async def report(self, info: Info, input: ReportInput) -> ReportPayload:
-        ctx = info.context
-        record = await domain.file_report(
-            ctx.graph,
-            ctx.redis,
+        record = await actions.file_report(
+            info.context.services,
             viewer_record(info),
             post_id=_id(input.post_id, "Post", "postId"),
             user_id=_id(input.user_id, "User", "userId"),
             circle_id=_id(input.circle_id, "Circle", "circleId"),
             reason=input.reason,
-            hide_threshold=ctx.settings.report_hide_threshold,
         )
         return ReportPayload(report=Report(id=record.id, record=record))
 
@@ -261,12 +250,12 @@ class ReportsMutation:
         self, info: Info, report_id: strawberry.ID, dismiss: bool
     ) -> ReportPayload:
         ctx = info.context
-        record = await domain.resolve_report(
-            ctx.graph,
-            ctx.redis,
+        record = await actions.resolve_report(
+            ctx.services,
             viewer_record(info),
             require_id(report_id, "Report", "reportId"),
-            dismiss,
+            dismiss=dismiss,
+            admin=ctx.viewer.is_admin,
         )
         if record.post_id is not None:
             ctx.loaders.forget_post(record.post_id)
@@ -275,8 +264,8 @@ class ReportsMutation:
     @strawberry.mutation(description="A banned or muted member appeals the action, once.")
     @mutation(signed_in)
     async def appeal(self, info: Info, action_id: strawberry.ID, message: str) -> AppealPayload:
-        record = await domain.file_appeal(
-            info.context.graph,
+        record = await actions.appeal(
+            info.context.services,
             viewer_record(info),
             require_id(action_id, "ModAction", "actionId"),
             message,
@@ -291,7 +280,11 @@ class ReportsMutation:
         self, info: Info, appeal_id: strawberry.ID, accept: bool
     ) -> AppealPayload:
         ctx = info.context
-        record = await domain.decide_appeal(
-            ctx.graph, viewer_record(info), require_id(appeal_id, "Appeal", "appealId"), accept
+        record = await actions.decide_appeal(
+            ctx.services,
+            viewer_record(info),
+            require_id(appeal_id, "Appeal", "appealId"),
+            accept=accept,
+            admin=ctx.viewer.is_admin,
         )
         return AppealPayload(appeal=Appeal(id=record.id, record=record))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import strawberry
 
+from actions import safety as actions
 from graph import automod as domain
-from graph import safety
 from graph.errors import ActionError, ErrorCode, Problem
+from schema.circles.types import moderated_circle
 from schema.core import (
     Info,
     UserError,
@@ -17,7 +18,6 @@ from schema.core import (
     signed_in,
     viewer_record,
 )
-from schema.moderation.reports import moderates
 from schema.people.mutations import UserPayload
 from schema.people.types import User
 
@@ -57,10 +57,12 @@ def _circle(global_id: str) -> str:
 
 @strawberry.type
 class SafetyQuery:
-    @strawberry.field(description="The circle's automod rules; moderators and owner only.")
+    @strawberry.field(
+        description="The circle's automod rules; moderators, owner and platform admins only."
+    )
     async def automod_rules(self, info: Info, circle_id: strawberry.ID) -> list[AutomodRule] | None:
         circle = internal_id(circle_id, "Circle")
-        if circle is None or not await moderates(info, circle):
+        if circle is None or await moderated_circle(info, circle) is None:
             return None
         return [_rule(r) for r in await domain.rules_of(info.context.graph, circle)]
 
@@ -76,11 +78,12 @@ class SafetyMutation:
     async def set_automod_rules(
         self, info: Info, circle_id: strawberry.ID, rules: list[AutomodRuleInput]
     ) -> AutomodRulesPayload:
-        saved = await domain.set_rules(
-            info.context.graph,
+        saved = await actions.set_automod_rules(
+            info.context.services,
             viewer_record(info),
             _circle(circle_id),
             [domain.RuleInput(r.label, r.pattern, r.action) for r in rules],
+            admin=info.context.viewer.is_admin,
         )
         return AutomodRulesPayload(rules=[_rule(r) for r in saved])
 
@@ -95,7 +98,5 @@ class SafetyMutation:
         internal = internal_id(user_id, "User")
         if internal is None:
             raise ActionError(Problem(ErrorCode.NOT_FOUND, "user not found", "userId"))
-        record = await safety.set_suspended(
-            info.context.graph, info.context.redis, internal, suspended
-        )
+        record = await actions.suspend_user(info.context.services, internal, suspended=suspended)
         return UserPayload(user=User.from_record(record))

@@ -1,46 +1,24 @@
 """The ModAction type: an entry of a circle's mod log, readable by its moderators only.
 
 Who moderated is never shown to anyone else: ``modLog`` is null for them, and ``node``
-resolves a ModAction only for the circle's moderators, its owner and platform admins.
+resolves a ModAction only for those who moderate the circle (``moderated_circle``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from datetime import datetime
 
 import strawberry
 from strawberry import relay
 
-from graph import circles as circles_domain
 from graph import moderation as domain
-from graph import posts as posts_domain
-from schema.circles.types import Circle
+from schema.circles.types import Circle, moderated_circle
 from schema.core import Info
 from schema.people.types import User
 from schema.posts.types import Post
 
 strawberry.enum(domain.Kind, name="ModActionKind")
-
-
-async def reads_log(info: Info, circle_id: str) -> Circle | None:
-    """The circle when the viewer may read its mod log (moderators, owner, admins), else
-    None. Admins get the circle whatever their own membership."""
-    viewer = info.context.viewer
-    if viewer.user is None:
-        return None
-    loaders = info.context.loaders
-    record = await loaders.circles.load(circle_id)
-    if record is None:
-        return None
-    membership = await loaders.memberships.load(circle_id)
-    if (
-        not viewer.is_admin
-        and not circles_domain.access(record.visibility, membership.state, membership.role).moderate
-    ):
-        return None
-    return Circle(id=record.id, record=record, membership=membership)
 
 
 @strawberry.type(name="ModAction")
@@ -59,7 +37,7 @@ class ModAction(relay.Node):
         result: list[ModAction | None] = []
         for i in ids:
             record = found.get(i)
-            circle = await reads_log(info, record.circle_id) if record is not None else None
+            circle = await moderated_circle(info, record.circle_id) if record is not None else None
             result.append(
                 cls(id=record.id, record=record, log_circle=circle)
                 if record is not None and circle is not None
@@ -95,23 +73,8 @@ class ModAction(relay.Node):
     async def target_post(self, info: Info) -> Post | None:
         if self.record.target_post_id is None:
             return None
-        item = await info.context.loaders.posts.load(self.record.target_post_id)
-        if item is None:
-            return None
-        if info.context.viewer.is_admin:
-            # admins read the log as if they owned the circle, so they see what it moderates
-            item = dataclasses.replace(
-                item,
-                facts=dataclasses.replace(
-                    item.facts,
-                    state=circles_domain.State.MEMBER,
-                    role=circles_domain.Role.OWNER,
-                    blocked=False,
-                ),
-            )
-        if not posts_domain.may_read(item):
-            return None
-        return Post(id=item.post.id, item=item)
+        found = await Post.visible(info, [self.record.target_post_id])
+        return found[0] if found else None
 
     @strawberry.field
     def reason(self) -> str | None:

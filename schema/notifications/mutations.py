@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
-from graph import notifications as domain
+from actions import notifications as actions
 from graph.errors import ActionError, invalid
-from schema.core import Info, internal_id, mutation, signed_in
+from schema.core import Info, internal_id, mutation, signed_in, viewer_record
 from schema.people.mutations import OkPayload
 
 MARK_MAX = 100
@@ -22,17 +22,16 @@ class NotificationsMutation:
     async def mark_notifications_read(
         self, info: Info, ids: list[strawberry.ID] | None = None, all: bool | None = None
     ) -> OkPayload:
-        viewer = info.context.viewer.id
-        assert viewer is not None  # guaranteed by the signed_in requirement
+        viewer = viewer_record(info)
         if all:
-            await domain.mark_read(info.context.graph, viewer, ids=None)
+            await actions.mark_read(info.context.services, viewer, None)
             return OkPayload(ok=True)
         if not ids:
             raise ActionError(invalid("ids", "give the ids to mark, or all: true"))
         if len(ids) > MARK_MAX:
             raise ActionError(invalid("ids", f"at most {MARK_MAX} ids at a time"))
         internal = [internal_id(str(i), "Notification") for i in ids]
-        await domain.mark_read(
-            info.context.graph, viewer, ids=[i for i in internal if i is not None]
+        await actions.mark_read(
+            info.context.services, viewer, [i for i in internal if i is not None]
         )
         return OkPayload(ok=True)

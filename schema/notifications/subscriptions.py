@@ -8,8 +8,8 @@ import strawberry
 
 from graph import notifications as domain
 from schema.core import Info
-from schema.dataloaders import Loaders
 from schema.notifications.types import Notification
+from workers.notifications import live_ids
 
 
 @strawberry.type
@@ -23,10 +23,14 @@ class NotificationsSubscription:
         viewer = ctx.viewer.id
         if viewer is None:
             return
-        async with domain.live_notifications(ctx.graph, ctx.redis, viewer) as stream:
-            async for record in stream:
-                # A socket lives long: each event reads through fresh loaders, so what was
-                # hidden since the connection opened stays hidden.
-                ctx.loaders = Loaders(ctx.graph, viewer, ctx.redis)
+        async with live_ids(ctx.redis, viewer) as stream:
+            async for notification_id in stream:
+                # Only the recipient's shown notifications; a socket lives long, so each
+                # event reads through fresh loaders: what was hidden since stays hidden.
+                found = await domain.notifications_by_ids(ctx.graph, viewer, [notification_id])
+                record = found.get(notification_id)
+                if record is None:
+                    continue
+                ctx.fresh_loaders()
                 built = await Notification.build(info, [record])
                 yield built[0]

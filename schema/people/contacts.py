@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
-from graph import contacts
-from schema.core import Info, UserError, mutation, signed_in
+from actions import contacts
+from schema.core import Info, UserError, mutation, signed_in, viewer_record
 
 
 @strawberry.type
@@ -26,14 +26,8 @@ class ContactsMutation:
     )
     @mutation(signed_in)
     async def upload_contacts(self, info: Info, phone_numbers: list[str]) -> UploadContactsPayload:
-        viewer = info.context.viewer.user
-        assert viewer is not None  # guaranteed by signed_in
         result = await contacts.upload_contacts(
-            info.context.graph,
-            info.context.redis,
-            viewer,
-            phone_numbers,
-            pepper=info.context.settings.pepper,
+            info.context.services, viewer_record(info), phone_numbers
         )
         return UploadContactsPayload(
             matched=result.matched,

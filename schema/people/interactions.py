@@ -14,10 +14,10 @@ from datetime import datetime
 
 import strawberry
 
+from actions.interactions import record_interactions
 from graph import interactions
 from graph.errors import ActionError, ErrorCode, Problem, invalid
 from schema.core import Info, UserError, admin, mutation
-from workers.suggestions import neighbourhood_changed
 
 MAX_INTERACTIONS = 1000
 
@@ -111,17 +111,13 @@ class InteractionsMutation:
                 visits.append(visit)
                 visit_rows.append(i)
 
-        graph = info.context.graph
-        paid = await interactions.record_payments(graph, payments)
-        visited = await interactions.record_visits(graph, visits)
+        recorded = await record_interactions(info.context.services, payments, visits)
+        paid, visited = recorded.payments, recorded.visits
         for index, missing in sorted(paid.unknown.items()):
             problems.append(_not_found("payments", _PAYMENT_FIELDS, payment_rows[index], missing))
         for index, missing in sorted(visited.unknown.items()):
             problems.append(_not_found("visits", _VISIT_FIELDS, visit_rows[index], missing))
 
-        touched = paid.user_ids | visited.user_ids
-        if touched:
-            await neighbourhood_changed(info.context.redis, touched)
         return InteractionsPayload(
             accepted=paid.written + visited.written,
             user_errors=[UserError.from_problem(p) for p in problems],

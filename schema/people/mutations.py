@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
-from graph import social, users
+from actions import social, users
+from graph.users import UpsertUser
 from schema.core import (
     Info,
     UserError,
@@ -15,7 +16,6 @@ from schema.core import (
     viewer_record,
 )
 from schema.people.types import FriendRequest, User
-from workers import cards
 
 
 @strawberry.input
@@ -61,32 +61,27 @@ class PeopleMutation:
     @strawberry.mutation(description="Platform only: create or update a user by platform id.")
     @mutation(admin)
     async def admin_upsert_user(self, info: Info, input: AdminUpsertUserInput) -> UserPayload:
-        settings = info.context.settings
         record = await users.upsert_user(
-            info.context.graph,
-            users.UpsertUser(
+            info.context.services,
+            UpsertUser(
                 platform_id=str(input.platform_id),
                 handle=input.handle,
                 display_name=input.display_name,
                 phone=input.phone,
                 trust_score=input.trust_score,
             ),
-            pepper=settings.pepper,
-            default_trust_score=settings.default_trust_score,
         )
-        await cards.put_cards(info.context.redis, [record])  # write-through: no stale card
         return UserPayload(user=User.from_record(record))
 
     @strawberry.mutation(description="The viewer's own profile.")
     @mutation(signed_in)
     async def update_profile(self, info: Info, input: UpdateProfileInput) -> UserPayload:
         record = await users.update_profile(
-            info.context.graph,
-            viewer_record(info).id,
+            info.context.services,
+            viewer_record(info),
             display_name=input.display_name,
             discoverable=input.discoverable,
         )
-        await cards.put_cards(info.context.redis, [record])  # write-through: no stale card
         return UserPayload(user=User.from_record(record))
 
     @strawberry.mutation(
@@ -94,9 +89,8 @@ class PeopleMutation:
     )
     @mutation(signed_in)
     async def send_friend_request(self, info: Info, user_id: strawberry.ID) -> FriendRequestPayload:
-        ctx = info.context
         request = await social.send_friend_request(
-            ctx.graph, ctx.redis, viewer_record(info), require_id(user_id, "User", "userId")
+            info.context.services, viewer_record(info), require_id(user_id, "User", "userId")
         )
         return FriendRequestPayload(request=FriendRequest.from_record(request))
 
@@ -105,11 +99,9 @@ class PeopleMutation:
     async def respond_to_friend_request(
         self, info: Info, request_id: strawberry.ID, accept: bool
     ) -> FriendRequestPayload:
-        ctx = info.context
         request = await social.respond_to_friend_request(
-            ctx.graph,
-            ctx.redis,
-            viewer_record(info).id,
+            info.context.services,
+            viewer_record(info),
             require_id(request_id, "FriendRequest", "requestId"),
             accept=accept,
         )
@@ -120,11 +112,9 @@ class PeopleMutation:
     async def cancel_friend_request(
         self, info: Info, request_id: strawberry.ID
     ) -> FriendRequestPayload:
-        ctx = info.context
         request = await social.cancel_friend_request(
-            ctx.graph,
-            ctx.redis,
-            viewer_record(info).id,
+            info.context.services,
+            viewer_record(info),
             require_id(request_id, "FriendRequest", "requestId"),
         )
         return FriendRequestPayload(request=FriendRequest.from_record(request))
@@ -132,9 +122,8 @@ class PeopleMutation:
     @strawberry.mutation
     @mutation(signed_in)
     async def remove_friend(self, info: Info, user_id: strawberry.ID) -> OkPayload:
-        ctx = info.context
         await social.remove_friend(
-            ctx.graph, ctx.redis, viewer_record(info).id, require_id(user_id, "User", "userId")
+            info.context.services, viewer_record(info), require_id(user_id, "User", "userId")
         )
         return OkPayload(ok=True)
 
@@ -144,26 +133,23 @@ class PeopleMutation:
     )
     @mutation(signed_in)
     async def block_user(self, info: Info, user_id: strawberry.ID) -> OkPayload:
-        ctx = info.context
         await social.block_user(
-            ctx.graph, ctx.redis, viewer_record(info).id, require_id(user_id, "User", "userId")
+            info.context.services, viewer_record(info), require_id(user_id, "User", "userId")
         )
         return OkPayload(ok=True)
 
     @strawberry.mutation
     @mutation(signed_in)
     async def unblock_user(self, info: Info, user_id: strawberry.ID) -> OkPayload:
-        ctx = info.context
         await social.unblock_user(
-            ctx.graph, ctx.redis, viewer_record(info).id, require_id(user_id, "User", "userId")
+            info.context.services, viewer_record(info), require_id(user_id, "User", "userId")
         )
         return OkPayload(ok=True)
 
     @strawberry.mutation(description="Never suggest this user to the viewer again.")
     @mutation(signed_in)
     async def dismiss_suggestion(self, info: Info, user_id: strawberry.ID) -> OkPayload:
-        ctx = info.context
         await social.dismiss_suggestion(
-            ctx.graph, ctx.redis, viewer_record(info).id, require_id(user_id, "User", "userId")
+            info.context.services, viewer_record(info), require_id(user_id, "User", "userId")
         )
         return OkPayload(ok=True)

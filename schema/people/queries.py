@@ -39,8 +39,7 @@ class PeopleQuery:
             return connection([], first=size, cursor_of=lambda _: "")
         cursor = decode_cursor(after, 2)
         rows = await suggestions_page(
-            info.context.graph,
-            info.context.redis,
+            info.context.services,
             viewer,
             first=size,
             after=(float(cursor[0]), str(cursor[1])) if cursor else None,

@@ -81,8 +81,8 @@ class User(relay.Node):
             return None
         size = page_size(info, first)
         cursor = decode_cursor(after, 1)
-        ids = await social.friends_page(
-            info.context.graph, self.id, first=size + 1, after=cursor[0] if cursor else None
+        ids = await info.context.loaders.friends.load(
+            social.FriendsPage(self.id, size + 1, str(cursor[0]) if cursor else None)
         )
         records = await info.context.loaders.users.load_many(ids)
         friends = [User.from_record(r) for r in records if r is not None]

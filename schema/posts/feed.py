@@ -1,69 +1,78 @@
-"""homeFeed and homeFeedUpdates: the viewer's timeline, served from Redis."""
+"""homeFeed and homeFeedUpdates: the viewer's timeline, served from Redis.
+
+While this process may not trust Redis (it failed, or effects of a committed write still
+wait for it: ``Services.derived``) both read from Neo4j instead, through the ordinary
+read rules: slower, never wrong.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from datetime import datetime
 
 import strawberry
 
-from graph.circles import Role, State, Visibility
+from graph import feeds as graph_feeds
+from graph.circles import Role, State
 from graph.feeds import FeedView
 from graph.posts import PostAccess, PostRecord, ViewerFacts
 from schema.core import Info, page_size
 from schema.pagination import Connection, connection, decode_cursor, encode_cursor
 from schema.posts.types import Post
-from workers import feeds
+from workers import home, timelines
+from workers.redis import UNAVAILABLE
 
 
-def _as_post(item: feeds.FeedPost, viewer_id: str, role: str | None, friend: bool) -> Post:
+def _as_post(record: PostRecord, viewer_id: str, view: FeedView) -> Post:
     """A feed entry as the Post type, with the facts the read rules need (from the feed
     view, already checked), so hydration needs no Neo4j round trip."""
-    record = PostRecord(
-        id=item.id,
-        author_id=item.author_id,
-        circle_id=item.circle_id,
-        circle_visibility=Visibility(item.circle_visibility) if item.circle_visibility else None,
-        body=item.body,
-        created_at=datetime.fromisoformat(item.created_at),
-        created_at_ms=item.created_at_ms,
-        removed=item.removed,
-        deleted=item.deleted,
-        reaction_count=item.reaction_count,
-        comment_count=item.comment_count,
-    )
+    role = view.circles.get(record.circle_id) if record.circle_id else None
     facts = ViewerFacts(
         viewer_id=viewer_id,
-        state=State.MEMBER if item.circle_id else State.NONE,
+        state=State.MEMBER if record.circle_id else State.NONE,
         role=Role(role) if role else None,
-        friend=friend,
+        friend=record.author_id in view.friends,
     )
-    return Post(id=item.id, item=PostAccess(post=record, facts=facts))
+    return Post(id=record.id, item=PostAccess(post=record, facts=facts))
 
 
-async def _hydrate(
-    info: Info, items: list[feeds.FeedPost], view: FeedView | None = None
-) -> list[Post]:
+async def _hydrate(info: Info, records: list[PostRecord], view: FeedView) -> list[Post]:
+    """Prime the loaders with what the feed view already says: the posts, the viewer's
+    reactions (from Redis), the blocks; the authors load in one batch."""
     ctx = info.context
     viewer = ctx.viewer.id
     assert viewer is not None
-    if view is None:
-        view = await feeds.load_view(ctx.graph, ctx.redis, ctx.settings, viewer)
     ctx.loaders.know_blocked(view.blocked)
-    flags = await feeds.reacted_to(ctx.redis, viewer, [p.id for p in items])
+    flags = await timelines.reacted_to(ctx.redis, viewer, [p.id for p in records])
     posts = []
-    for item, flag in zip(items, flags, strict=True):
-        post = _as_post(
-            item,
-            viewer,
-            view.circles.get(item.circle_id) if item.circle_id else None,
-            item.author_id in view.friends,
-        )
+    for record, flag in zip(records, flags, strict=True):
+        post = _as_post(record, viewer, view)
         ctx.loaders.posts.prime(post.id, post.item)
         ctx.loaders.reacted.prime(post.id, flag)
         posts.append(post)
-    await ctx.loaders.users.load_many(list({p.author_id for p in items}))  # one batch
+    await ctx.loaders.users.load_many(list({p.author_id for p in records}))  # one batch
     return posts
+
+
+async def _from_cache(
+    info: Info, viewer: str, size: int, after: tuple[int, str] | None
+) -> list[Post] | None:
+    """The page from the timelines, or None when Redis cannot be trusted for it."""
+    services = info.context.services
+    if services.derived.stale:
+        return None
+    try:
+        records, view = await home.home_page(services, viewer, first=size, after=after)
+        return await _hydrate(info, records, view)
+    except UNAVAILABLE as exc:
+        services.derived.mark_stale(f"homeFeed: {exc!r}")
+        return None
+
+
+async def _from_graph(
+    info: Info, viewer: str, size: int, after: tuple[int, str] | None
+) -> list[Post]:
+    ids = await graph_feeds.home_page(info.context.graph, viewer, first=size + 1, after=after)
+    return await Post.visible(info, ids)
 
 
 @strawberry.type
@@ -79,17 +88,12 @@ class FeedQuery:
         if viewer is None:
             return connection([], first=size, cursor_of=lambda p: "")
         cursor = decode_cursor(after, 2)
-        ctx = info.context
-        items, view = await feeds.home_page(
-            ctx.graph,
-            ctx.redis,
-            ctx.settings,
-            viewer,
-            first=size,
-            after=(int(cursor[0]), str(cursor[1])) if cursor else None,
-        )
+        keyset = (int(cursor[0]), str(cursor[1])) if cursor else None
+        posts = await _from_cache(info, viewer, size, keyset)
+        if posts is None:
+            posts = await _from_graph(info, viewer, size, keyset)
         return connection(
-            await _hydrate(info, items, view),
+            posts,
             first=size,
             cursor_of=lambda p: encode_cursor(p.record.created_at_ms, p.id),
         )
@@ -103,7 +107,16 @@ class FeedSubscription:
         viewer = ctx.viewer.id
         if viewer is None:
             return
-        async with feeds.live_posts(ctx.graph, ctx.redis, ctx.settings, viewer) as stream:
-            async for item in stream:
-                posts = await _hydrate(info, [item])
-                yield posts[0]
+        async with home.live_posts(ctx.services, viewer) as stream:
+            async for post_id in stream:
+                # A socket lives long: each post is judged by what holds now.
+                ctx.fresh_loaders()
+                found: tuple[PostRecord, FeedView] | None = None
+                if not ctx.services.derived.stale:
+                    found = await home.visible_post(ctx.services, viewer, post_id)
+                    if found is not None:
+                        yield (await _hydrate(info, [found[0]], found[1]))[0]
+                    continue
+                visible = await Post.visible(info, [post_id])
+                if visible:
+                    yield visible[0]

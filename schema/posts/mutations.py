@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import strawberry
 
-from graph import posts as domain
+from actions import posts as actions
 from graph.posts import PostRecord
 from schema.core import Info, UserError, mutation, require_id, signed_in, viewer_record
 from schema.people.mutations import OkPayload
@@ -56,8 +56,8 @@ class PostsMutation:
     @mutation(signed_in)
     async def create_post(self, info: Info, input: CreatePostInput) -> PostPayload:
         circle_id = require_id(input.circle_id, "Circle", "circleId") if input.circle_id else None
-        record = await domain.create_post(
-            info.context.graph, info.context.redis, viewer_record(info), circle_id, input.body
+        record = await actions.create_post(
+            info.context.services, viewer_record(info), circle_id, input.body
         )
         return PostPayload(post=await _post(info, record.id))
 
@@ -65,18 +65,15 @@ class PostsMutation:
     @mutation(signed_in)
     async def delete_post(self, info: Info, post_id: strawberry.ID) -> OkPayload:
         internal = require_id(post_id, "Post", "postId")
-        await domain.delete_post(
-            info.context.graph, info.context.redis, viewer_record(info), internal
-        )
+        await actions.delete_post(info.context.services, viewer_record(info), internal)
         info.context.loaders.forget_post(internal)
         return OkPayload(ok=True)
 
     @strawberry.mutation(description="Toggles the viewer's reaction: a second call removes it.")
     @mutation(signed_in)
     async def react_to_post(self, info: Info, post_id: strawberry.ID) -> PostPayload:
-        record = await domain.react_to_post(
-            info.context.graph,
-            info.context.redis,
+        record = await actions.react_to_post(
+            info.context.services,
             viewer_record(info),
             require_id(post_id, "Post", "postId"),
         )
@@ -87,9 +84,8 @@ class PostsMutation:
     async def comment_on_post(
         self, info: Info, post_id: strawberry.ID, body: str
     ) -> CommentPayload:
-        record = await domain.comment_on_post(
-            info.context.graph,
-            info.context.redis,
+        record = await actions.comment_on_post(
+            info.context.services,
             viewer_record(info),
             require_id(post_id, "Post", "postId"),
             body,

@@ -136,7 +136,7 @@ class Post(relay.Node):
     )
     def removed(self) -> bool:
         # A removed post is readable only by the circle's moderators (see may_read).
-        return self.record.removed and domain.moderates(self.item)
+        return self.record.removed and domain.moderated(self.item)
 
     @strawberry.field(
         description="Comments, oldest first (newest last), without deleted ones and without "
@@ -167,13 +167,8 @@ async def circle_posts(
         keyset = (int(cursor[0]), str(cursor[1])) if cursor else None
     except (TypeError, ValueError) as exc:
         raise ClientError("invalid cursor", ErrorCode.INVALID_INPUT) from exc
-    ids = await domain.circle_posts_page(
-        info.context.graph,
-        circle_id,
-        info.context.viewer.id,
-        include_removed=moderator,
-        first=size + 1,
-        after=keyset,
+    ids = await info.context.loaders.circle_posts.load(
+        domain.CirclePostsPage(circle_id, moderator, size + 1, keyset)
     )
     found = await Post.visible(info, ids)
     return connection(
