@@ -34,7 +34,9 @@ async def readyz(request: Request) -> JSONResponse:
     )
     checks = {"neo4j": neo4j, "redis": redis}
     ready = all(v == "ok" for v in checks.values())
+    # Whether reads may use Redis's caches now, or go to Neo4j (actions/effects.py).
+    caches = "set aside" if services.derived.stale else "trusted"
     return JSONResponse(
-        {"status": "ready" if ready else "unavailable", "checks": checks},
+        {"status": "ready" if ready else "unavailable", "checks": checks, "caches": caches},
         status_code=200 if ready else 503,
     )

@@ -7,13 +7,11 @@ Every wait is bounded by a deadline; the processes started here are stopped here
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,7 @@ from api.settings import Settings
 from graph.driver import Graph
 from graph.posts import new_post_id
 from schema.core import internal_id
-from tests.conftest import GQL, free_port
+from tests.conftest import GQL, Processes, free_port, wait_for
 from tests.test_feeds import FEED, POST, circle, feed, post
 from tests.test_friends import befriend
 from workers import fanout, keys, ratelimit
@@ -43,84 +41,6 @@ def generous_post_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests post and befriend in bursts; the limits have their own tests."""
     monkeypatch.setitem(ratelimit.POLICIES, "post", ratelimit.Policy(100, 1.0))
     monkeypatch.setitem(ratelimit.POLICIES, "friend_request", ratelimit.Policy(100, 1.0))
-
-
-async def wait_for(
-    check: Callable[[], Awaitable[bool]], what: str, limit: float = 30.0, every: float = 0.1
-) -> None:
-    deadline = time.monotonic() + limit
-    while not await check():
-        assert time.monotonic() < deadline, f"timed out after {limit}s waiting for {what}"
-        await asyncio.sleep(every)
-
-
-class Processes:
-    """`quanzi` subprocesses of one test, with the test env plus overrides; output goes to
-    files under tmp_path (shown when a process dies early)."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-        self.running: list[subprocess.Popen[bytes]] = []
-
-    def start(self, command: str, **env: str) -> subprocess.Popen[bytes]:
-        full = {**os.environ, "QUANZI_LOG_LEVEL": "warning", **env}
-        log = (self.tmp_path / f"{command}-{len(self.running)}.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", command], env=full, stdout=log, stderr=log
-        )
-        log.close()
-        self.running.append(proc)
-        return proc
-
-    def worker(self, **env: str) -> subprocess.Popen[bytes]:
-        return self.start(
-            "worker",
-            QUANZI_WORKER_CLAIM_IDLE_MS="1000",
-            QUANZI_OUTBOX_SWEEP_SECONDS="1",
-            QUANZI_WORKER_BLOCK_MS="200",
-            **env,
-        )
-
-    async def server(self, **env: str) -> str:
-        port = free_port()
-        proc = self.start("serve", QUANZI_PORT=str(port), **env)
-        base = f"127.0.0.1:{port}"
-
-        async def up() -> bool:
-            assert proc.poll() is None, self.output(proc)
-            try:
-                async with httpx.AsyncClient() as http:
-                    return (await http.get(f"http://{base}/livez", timeout=1)).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        await wait_for(up, "the server to start")
-        return base
-
-    def output(self, proc: subprocess.Popen[bytes]) -> str:
-        index = self.running.index(proc)
-        logs = sorted(self.tmp_path.glob(f"*-{index}.log"))
-        return logs[0].read_text(errors="replace")[-3000:] if logs else ""
-
-    def stop_all(self) -> None:
-        for proc in self.running:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.running:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[Processes]:
-    processes = Processes(tmp_path)
-    try:
-        yield processes
-    finally:
-        processes.stop_all()
 
 
 class SpareRedis:

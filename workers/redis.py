@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from api.settings import Settings
@@ -33,8 +36,9 @@ def open_redis(settings: Settings) -> aioredis.Redis:
     """Open an async client over a bounded, blocking connection pool.
 
     ``BlockingConnectionPool`` waits (up to ``redis_pool_timeout_seconds``) for a free
-    connection instead of raising "Too many connections" under load. Responses are
-    decoded to ``str``. The client owns its pool: close it with ``await client.aclose()``.
+    connection instead of raising "Too many connections" under load. A command that finds
+    its pooled connection closed (Redis restarted) is sent once more on a new one. Responses
+    are decoded to ``str``. The client owns its pool: close it with ``await client.aclose()``.
     """
     pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url,
@@ -45,6 +49,8 @@ def open_redis(settings: Settings) -> aioredis.Redis:
         socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
         socket_keepalive=True,
         health_check_interval=HEALTH_CHECK_INTERVAL_SECONDS,
+        retry=Retry(NoBackoff(), 1),
+        retry_on_error=[RedisConnectionError],
     )
     client: aioredis.Redis = aioredis.Redis.from_pool(pool)
     return client
