@@ -457,6 +457,16 @@ async def lock(tx: AsyncManagedTransaction, post_id: str, viewer_id: str) -> Pos
     return _access_from(record, viewer_id, False) if record is not None else None
 
 
+async def _lock_to_take_part(tx: AsyncManagedTransaction, post_id: str, viewer_id: str) -> None:
+    """Lock the post for a reaction or comment, refused as ``interaction_problem`` says."""
+    found = await lock(tx, post_id, viewer_id)
+    if found is None:
+        raise not_found()
+    problem = interaction_problem(found)
+    if problem is not None:
+        raise ActionError(problem)
+
+
 _RETURN_POST: LiteralString = "RETURN " + POST_FIELDS
 
 
@@ -550,12 +560,7 @@ async def toggle_reaction(
 ) -> tuple[PostRecord, bool]:
     """Add the viewer's reaction or take it back; returns the post and whether the viewer
     reacts now. ``reactionCount`` changes under the post's lock."""
-    found = await lock(tx, post_id, viewer_id)
-    if found is None:
-        raise not_found()
-    problem = interaction_problem(found)
-    if problem is not None:
-        raise ActionError(problem)
+    await _lock_to_take_part(tx, post_id, viewer_id)
     result = await tx.run(
         """
         MATCH (u:User {id: $viewer}), (a:User)-[:POSTED]->(p:Post {id: $id})
@@ -581,12 +586,7 @@ async def add_comment(
 ) -> CommentRecord:
     """A comment on a post the viewer may read and take part in; ``commentCount`` + 1."""
     comment_id, ms = new_post_id()
-    found = await lock(tx, post_id, viewer_id)
-    if found is None:
-        raise not_found()
-    problem = interaction_problem(found)
-    if problem is not None:
-        raise ActionError(problem)
+    await _lock_to_take_part(tx, post_id, viewer_id)
     result = await tx.run(
         """
         MATCH (u:User {id: $viewer}), (p:Post {id: $post})

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 from graph.feeds import FeedView
 from graph.posts import PostRecord
-from workers import keys, timelines
+from workers import keys, live, timelines
 from workers.redis import UNAVAILABLE
 from workers.services import Services
 
@@ -76,27 +76,17 @@ async def home_page(
 @contextlib.asynccontextmanager
 async def live_posts(services: Services, user_id: str) -> AsyncIterator[AsyncIterator[str]]:
     """Ids of posts as they land in the user's timeline, until the caller leaves the
-    context; the pub/sub connection and the online mark go with it. The caller decides
-    what of each the user may see."""
+    context; the subscription and the online mark (fan-out publishes only to users who
+    have one) go with it. The caller decides what of each the user may see."""
     redis = services.redis
-    pubsub = redis.pubsub()
-    await pubsub.subscribe(keys.live_channel(user_id))
-    await redis.hincrby(keys.LIVE_USERS, user_id, 1)
-
-    async def stream() -> AsyncIterator[str]:
-        async for message in pubsub.listen():
-            if message.get("type") == "message":
-                yield str(message["data"])
-
-    try:
-        yield stream()
-    finally:
-        with contextlib.suppress(*UNAVAILABLE):
-            if await redis.hincrby(keys.LIVE_USERS, user_id, -1) <= 0:
-                await redis.hdel(keys.LIVE_USERS, user_id)
-        with contextlib.suppress(*UNAVAILABLE):
-            await pubsub.unsubscribe()
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+    async with live.messages(redis, keys.live_channel(user_id)) as stream:
+        await redis.hincrby(keys.LIVE_USERS, user_id, 1)
+        try:
+            yield stream
+        finally:
+            with contextlib.suppress(*UNAVAILABLE):
+                if await redis.hincrby(keys.LIVE_USERS, user_id, -1) <= 0:
+                    await redis.hdel(keys.LIVE_USERS, user_id)
 
 
 async def visible_post(

@@ -7,13 +7,12 @@ committed (an effect of the action).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Iterable
+from contextlib import AbstractAsyncContextManager
 
 from redis.asyncio import Redis
 
-from workers import keys
-from workers.redis import UNAVAILABLE
+from workers import keys, live
 
 
 async def publish(redis: Redis, notices: Iterable[tuple[str, str]]) -> None:
@@ -27,21 +26,6 @@ async def publish(redis: Redis, notices: Iterable[tuple[str, str]]) -> None:
         await pipe.execute()
 
 
-@contextlib.asynccontextmanager
-async def live_ids(redis: Redis, user_id: str) -> AsyncIterator[AsyncIterator[str]]:
-    """Ids of the user's notifications as they are announced, until the caller leaves the
-    context; the pub/sub subscription goes with it."""
-    pubsub = redis.pubsub()
-    await pubsub.subscribe(keys.notification_channel(user_id))
-
-    async def stream() -> AsyncIterator[str]:
-        async for message in pubsub.listen():
-            if message.get("type") == "message":
-                yield str(message["data"])
-
-    try:
-        yield stream()
-    finally:
-        with contextlib.suppress(*UNAVAILABLE):
-            await pubsub.unsubscribe()
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+def live_ids(redis: Redis, user_id: str) -> AbstractAsyncContextManager[AsyncIterator[str]]:
+    """Ids of the user's notifications as they are announced, while the context lasts."""
+    return live.messages(redis, keys.notification_channel(user_id))
