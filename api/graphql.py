@@ -7,7 +7,7 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -25,6 +25,35 @@ def unauthenticated(message: str) -> JSONResponse:
         status_code=401,
         headers={"www-authenticate": "Bearer"},
     )
+
+
+REJECTED_CLOSE_CODE = 4403  # graphql-transport-ws: the connection_init was refused
+_REASON_BYTES = 123  # the most a websocket close frame carries
+
+
+def _rejected(context: Context, message: str) -> ConnectionRejectionError:
+    """Refuse a websocket's connection_init; the close frame will say why."""
+    reason = f"UNAUTHENTICATED: {message}".encode()[:_REASON_BYTES].decode(errors="ignore")
+    context.request.scope.setdefault("state", {})["rejection"] = reason
+    return ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": message})
+
+
+def _with_rejection_reason(scope: Scope, send: Send) -> Send:
+    """graphql-transport-ws has no message for a refused connection_init: Strawberry
+    closes with 4403 "Forbidden". The close frame's reason carries our error code
+    instead, as HTTP's 401 body does (``UNAUTHENTICATED: <why>``)."""
+
+    async def sending(message: Message) -> None:
+        reason = scope.get("state", {}).get("rejection")
+        if (
+            message["type"] == "websocket.close"
+            and message.get("code") == REJECTED_CLOSE_CODE
+            and reason
+        ):
+            message = {**message, "reason": reason}
+        await send(message)
+
+    return sending
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -52,6 +81,8 @@ class GraphQLApp(GraphQL[Context, None]):
                 return
             scope.setdefault("state", {})["claims"] = claims
             scope["state"]["viewer"] = viewer
+        elif scope["type"] == "websocket":
+            send = _with_rejection_reason(scope, send)
         await super().__call__(scope, receive, send)
 
     async def get_context(
@@ -81,11 +112,9 @@ class GraphQLApp(GraphQL[Context, None]):
                 raise AuthError("empty token")
             claims = decode_token(context.settings, token)
         except AuthError as exc:
-            raise ConnectionRejectionError(
-                {"code": "UNAUTHENTICATED", "message": str(exc)}
-            ) from exc
+            raise _rejected(context, str(exc)) from exc
         viewer = await load_viewer(context.services, claims)
         if viewer.user is not None and viewer.user.suspended:
-            raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": "suspended"})
+            raise _rejected(context, "account suspended")
         context.set_viewer(viewer)
         return await super().on_ws_connect(context)
