@@ -87,8 +87,8 @@ class FeedQuery:
         viewer = info.context.viewer.id
         if viewer is None:
             return connection([], first=size, cursor_of=lambda p: "")
-        cursor = decode_cursor(after, 2)
-        keyset = (int(cursor[0]), str(cursor[1])) if cursor else None
+        cursor = decode_cursor(after, int, str)
+        keyset = (cursor[0], cursor[1]) if cursor else None
         posts = await _from_cache(info, viewer, size, keyset)
         if posts is None:
             posts = await _from_graph(info, viewer, size, keyset)
