@@ -10,12 +10,14 @@ from graphql import GraphQLError
 from strawberry import relay
 from strawberry.extensions import (
     AddValidationRules,
+    DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from api.settings import Settings, get_settings
@@ -108,12 +110,17 @@ def make_schema(settings: Settings | None = None) -> strawberry.Schema:
         OperationMetrics,
         RateLimitHeaders,
     ]
+    if settings.production:
+        # Clients are built against the committed schema; nobody needs to explore it here,
+        # nor be told which field names exist.
+        extensions.append(DisableIntrospection)
     return QuanziSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
         types=[relay.PageInfo],
+        config=StrawberryConfig(disable_field_suggestions=settings.production),
     )
 
 
