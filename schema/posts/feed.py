@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from graph import feeds as graph_feeds
+from graph import posts as graph_posts
 from graph.circles import Role, State
 from graph.feeds import FeedView
 from graph.posts import PostAccess, PostRecord, ViewerFacts
@@ -22,7 +23,7 @@ from workers import home, timelines
 from workers.redis import UNAVAILABLE
 
 
-def _as_post(record: PostRecord, viewer_id: str, view: FeedView) -> Post:
+def _as_post(record: PostRecord, viewer_id: str, view: FeedView, hidden_comments: int) -> Post:
     """A feed entry as the Post type, with the facts the read rules need (from the feed
     view, already checked), so hydration needs no Neo4j round trip."""
     role = view.circles.get(record.circle_id) if record.circle_id else None
@@ -31,21 +32,30 @@ def _as_post(record: PostRecord, viewer_id: str, view: FeedView) -> Post:
         state=State.MEMBER if record.circle_id else State.NONE,
         role=Role(role) if role else None,
         friend=record.author_id in view.friends,
+        hidden_comments=hidden_comments,
     )
     return Post(id=record.id, item=PostAccess(post=record, facts=facts))
 
 
 async def _hydrate(info: Info, records: list[PostRecord], view: FeedView) -> list[Post]:
     """Prime the loaders with what the feed view already says: the posts, the viewer's
-    reactions (from Redis), the blocks; the authors load in one batch."""
+    reactions (from Redis), the blocks; the authors load in one batch. Only a viewer who
+    blocks someone (or is blocked) needs Neo4j: to leave those people's comments out of
+    the counts."""
     ctx = info.context
     viewer = ctx.viewer.id
     assert viewer is not None
     ctx.loaders.know_blocked(view.blocked)
-    flags = await timelines.reacted_to(ctx.redis, viewer, [p.id for p in records])
+    ids = [p.id for p in records]
+    flags = await timelines.reacted_to(ctx.redis, viewer, ids)
+    hidden = (
+        await graph_posts.hidden_comment_counts(ctx.graph, viewer, ids)
+        if view.blocked and ids
+        else {}
+    )
     posts = []
     for record, flag in zip(records, flags, strict=True):
-        post = _as_post(record, viewer, view)
+        post = _as_post(record, viewer, view, hidden.get(record.id, 0))
         ctx.loaders.posts.prime(post.id, post.item)
         ctx.loaders.reacted.prime(post.id, flag)
         posts.append(post)

@@ -119,9 +119,9 @@ class Post(relay.Node):
     def reaction_count(self) -> int:
         return self.record.reaction_count
 
-    @strawberry.field
+    @strawberry.field(description="Comments the viewer may see.")
     def comment_count(self) -> int:
-        return self.record.comment_count
+        return max(0, self.record.comment_count - self.item.facts.hidden_comments)
 
     @strawberry.field
     async def viewer_reacted(self, info: Info) -> bool:
