@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     max_tokens: int = Field(default=4000, ge=1)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     max_page_size: int = Field(default=100, ge=1, le=100)
+    # What one operation may cost before it runs (schema/cost.py): about the objects it
+    # would resolve, each page size multiplying what is nested in it.
+    max_query_cost: int = Field(default=10_000, ge=1)
     graphql_cache_size: int = Field(default=512, ge=1)
 
     # Local stack (quanzi stack ...)

@@ -26,6 +26,7 @@ from schema.circles.merchants import MerchantsMutation
 from schema.circles.mutations import CirclesMutation
 from schema.circles.queries import CirclesQuery
 from schema.core import Info, resolve_node
+from schema.cost import QueryCost
 from schema.extensions import (
     MaskUnexpectedErrors,
     OperationMetrics,
@@ -106,6 +107,7 @@ def make_schema(settings: Settings | None = None) -> strawberry.Schema:
         # The limits' rule classes are built once: the validation cache keys on them, so
         # rules made anew per request would never hit it.
         partial(AddValidationRules, list(limits)),
+        partial(QueryCost, budget=settings.max_query_cost, max_page=settings.max_page_size),
         MaskUnexpectedErrors,
         OperationMetrics,
         RateLimitHeaders,
