@@ -41,15 +41,18 @@ async def set_automod_rules(
 
 async def suspend_user(services: Services, user_id: str, *, suspended: bool) -> UserRecord:
     """Platform admins suspend a user everywhere (or reinstate them): the token is
-    refused at once (the cached card goes) and the cached copies of their posts carry the
-    suspension, so feeds drop them."""
+    refused at once (the cached card goes), their open websockets close, and the cached
+    copies of their posts carry the suspension, so feeds drop them."""
 
     async def work(tx: AsyncManagedTransaction) -> Suspension:
         return await safety.suspend(tx, user_id, suspended)
 
     def effects_of(done: Suspension) -> effects.Effects:
+        ended = frozenset({done.user.id}) if suspended else frozenset()
         return effects.card_changed(done.user) | effects.Effects(
-            authors=frozenset({done.user.id}), posts=frozenset(done.commented_posts)
+            authors=frozenset({done.user.id}),
+            posts=frozenset(done.commented_posts),
+            sockets=ended,
         )
 
     done = await effects.commit(services, work, effects_of)

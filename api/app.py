@@ -20,6 +20,7 @@ from api.health import livez, readyz
 from api.metrics import metrics_endpoint
 from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from api.settings import Settings, get_settings
+from api.sockets import Sockets
 from graph.driver import Graph, open_driver
 from schema.root import make_schema
 from workers.redis import open_redis
@@ -50,12 +51,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
         services.derived.mark_stale("starting")
         stop = asyncio.Event()
         watcher = asyncio.create_task(effects.watch(services, stop), name="effects-watch")
+        sockets = Sockets(max_per_user=settings.max_sockets_per_user)
+        app.state.sockets = sockets
+        control = asyncio.create_task(sockets.follow_control(services), name="live-control")
         try:
             yield
         finally:
             stop.set()
+            control.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+            with contextlib.suppress(asyncio.CancelledError):
+                await control
+            await services.live.close()
             await redis.aclose()
             await driver.close()
 

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # What one operation may cost before it runs (schema/cost.py): about the objects it
     # would resolve, each page size multiplying what is nested in it.
     max_query_cost: int = Field(default=10_000, ge=1)
+    # Live subscriptions: per websocket, and websockets per user in one API process.
+    max_subscriptions_per_socket: int = Field(default=10, ge=1)
+    max_sockets_per_user: int = Field(default=5, ge=1)
     graphql_cache_size: int = Field(default=512, ge=1)
 
     # Local stack (quanzi stack ...)

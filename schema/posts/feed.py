@@ -16,7 +16,7 @@ from graph import posts as graph_posts
 from graph.circles import Role, State
 from graph.feeds import FeedView
 from graph.posts import PostAccess, PostRecord, ViewerFacts
-from schema.core import Info, page_size
+from schema.core import Info, live_subscription, page_size, still_signed_in
 from schema.pagination import Connection, connection, decode_cursor, encode_cursor
 from schema.posts.types import Post
 from workers import home, timelines
@@ -117,8 +117,10 @@ class FeedSubscription:
         viewer = ctx.viewer.id
         if viewer is None:
             return
-        async with home.live_posts(ctx.services, viewer) as stream:
+        async with live_subscription(info), home.live_posts(ctx.services, viewer) as stream:
             async for post_id in stream:
+                if not await still_signed_in(info):
+                    return
                 # A socket lives long: each post is judged by what holds now.
                 ctx.fresh_loaders()
                 found: tuple[PostRecord, FeedView] | None = None
