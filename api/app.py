@@ -14,6 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route, WebSocketRoute
 
 from actions import effects
+from api import logs
 from api.context import Services
 from api.graphql import GraphQLApp
 from api.health import livez, readyz
@@ -30,9 +31,7 @@ log = logging.getLogger("quanzi.app")
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logs.configure(settings)
     graphql = GraphQLApp(make_schema(settings), ide=not settings.production)
 
     @asynccontextmanager

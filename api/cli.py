@@ -51,9 +51,12 @@ def serve(host: str | None, port: int | None) -> None:
 @click.option("--name", default=None, help="Consumer name (default: host and pid).")
 def worker(name: str | None) -> None:
     """Run one background worker until interrupted."""
+    from api.logs import configure
     from workers.runner import run_worker
 
-    asyncio.run(run_worker(get_settings(), consumer=name))
+    settings = get_settings()
+    configure(settings)
+    asyncio.run(run_worker(settings, consumer=name))
 
 
 @main.command()

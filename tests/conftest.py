@@ -297,10 +297,12 @@ class Processes:
         await wait_for(up, "the server to start")
         return base
 
-    def output(self, proc: subprocess.Popen[bytes]) -> str:
+    def output(self, proc: subprocess.Popen[bytes], limit: int | None = 3000) -> str:
+        """What the process wrote (its last ``limit`` characters; None: all of it)."""
         index = self.running.index(proc)
         logs = sorted(self.tmp_path.glob(f"*-{index}.log"))
-        return logs[0].read_text(errors="replace")[-3000:] if logs else ""
+        text = logs[0].read_text(errors="replace") if logs else ""
+        return text if limit is None else text[-limit:]
 
     def stop_all(self) -> None:
         for proc in self.running:
