@@ -140,9 +140,7 @@ async def test_many_subscriptions_share_one_connection_and_are_capped(
     await socket.ws.close()
 
     async def nothing_left() -> bool:
-        return await numsub(redis, keys.live_channel(lin_id)) == 0 and not await redis.hexists(
-            keys.LIVE_USERS, lin_id
-        )
+        return await numsub(redis, keys.live_channel(lin_id)) == 0
 
     await wait_for(nothing_left, "the subscriptions to go", limit=10, every=0.05)
 
@@ -235,7 +233,6 @@ async def test_a_socket_dropped_in_any_state_leaves_nothing(
         return (
             await numsub(redis, keys.live_channel(lin_id)) == 0
             and await numsub(redis, keys.notification_channel(lin_id)) == 0
-            and not await redis.hexists(keys.LIVE_USERS, lin_id)
         )
 
     await wait_for(nothing_left, "the server to let go of the socket", limit=15, every=0.1)

@@ -22,7 +22,7 @@ from graph import feeds as graph_feeds
 from graph import posts as graph_posts
 from graph.driver import Graph
 from graph.posts import PostRecord
-from workers import jobs, keys, timelines
+from workers import jobs, keys, live, timelines
 from workers.queue import enqueue
 from workers.services import Services
 
@@ -81,8 +81,6 @@ async def fan_out(services: Services, post_id: str, data: dict[str, Any] | None 
     else:
         cutoff = time.time() - settings.feed_active_days * 86400
         audience = await _audience(services, post, members)
-        # Few users have a live subscription open: read them all once, not per recipient.
-        online = {u for u, n in (await redis.hgetall(keys.LIVE_USERS)).items() if int(n) > 0}
         for start in range(0, len(audience), AUDIENCE_PAGE):
             page = audience[start : start + AUDIENCE_PAGE]
             seen = await redis.zmscore(keys.FEED_ACTIVE, page)
@@ -92,7 +90,7 @@ async def fan_out(services: Services, post_id: str, data: dict[str, Any] | None 
                 if uid == post.author_id or (last is not None and last >= cutoff)
             ]
             await timelines.insert(redis, settings, [keys.timeline(u) for u in targets], post)
-            await _announce(redis, [u for u in targets if u in online], post.id)
+            await _announce(redis, targets, post.id)
             delivered += len(targets)
     _delivered.append(post.id)
     if len(_delivered) >= DELIVERED_BATCH:
@@ -110,12 +108,14 @@ async def _audience(services: Services, post: PostRecord, members: list[str] | N
     return [u for u in members if u not in author.blocked]
 
 
-async def _announce(redis: Redis, listening: Sequence[str], post_id: str) -> None:
-    """Tell open homeFeedUpdates subscriptions (only users who have one)."""
-    if listening:
+async def _announce(redis: Redis, targets: Sequence[str], post_id: str) -> None:
+    """Tell open homeFeedUpdates subscriptions: publish only where Redis counts a
+    listener (one PUBSUB NUMSUB for the page; few users have a stream open)."""
+    channels = await live.listening(redis, [keys.live_channel(uid) for uid in targets])
+    if channels:
         async with redis.pipeline(transaction=False) as pipe:
-            for uid in listening:
-                pipe.publish(keys.live_channel(uid), post_id)
+            for channel in sorted(channels):
+                pipe.publish(channel, post_id)
             await pipe.execute()
 
 

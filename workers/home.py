@@ -9,13 +9,12 @@ the schema reads the page from Neo4j instead (``graph.feeds.home_page``).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 
 from graph.feeds import FeedView
 from graph.posts import PostRecord
 from workers import keys, timelines
-from workers.redis import UNAVAILABLE
 from workers.services import Services
 
 
@@ -73,20 +72,11 @@ async def home_page(
     return shown[: first + 1], view
 
 
-@contextlib.asynccontextmanager
-async def live_posts(services: Services, user_id: str) -> AsyncIterator[AsyncIterator[str]]:
-    """Ids of posts as they land in the user's timeline, until the caller leaves the
-    context; the subscription and the online mark (fan-out publishes only to users who
-    have one) go with it. The caller decides what of each the user may see."""
-    redis = services.redis
-    async with services.live.listen(keys.live_channel(user_id)) as stream:
-        await redis.hincrby(keys.LIVE_USERS, user_id, 1)
-        try:
-            yield stream
-        finally:
-            with contextlib.suppress(*UNAVAILABLE):
-                if await redis.hincrby(keys.LIVE_USERS, user_id, -1) <= 0:
-                    await redis.hdel(keys.LIVE_USERS, user_id)
+def live_posts(services: Services, user_id: str) -> AbstractAsyncContextManager[AsyncIterator[str]]:
+    """Ids of posts as they land in the user's timeline, while the context lasts (fan-out
+    publishes only to channels someone listens to). The caller decides what of each the
+    user may see."""
+    return services.live.listen(keys.live_channel(user_id))
 
 
 async def visible_post(

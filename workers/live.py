@@ -1,14 +1,13 @@
 """Live streams: one Redis pub/sub connection per process, shared by every subscription.
 
-A websocket subscription asks the ``Hub`` for a channel's messages; the hub subscribes the
-process's one pub/sub connection to a channel while anyone listens to it, reads it in one
-task and hands each message to every local listener's bounded queue. One task at a time
-uses the connection (redis-py's pub/sub is not safe for a command sent while another
-task waits for a message), so the reader waits ``POLL_SECONDS`` at most before letting a
-subscribe through. So thousands of
-open subscriptions cost one Redis connection, not one pooled connection each, and a
-listener that leaves (however its socket dropped) takes nothing with it. When Redis
-fails, the reader reconnects and subscribes again to whatever is still listened to.
+A websocket subscription asks the ``Hub`` for a channel's messages. Joining and leaving
+only change the hub's own table of listeners (no Redis call a cancelled task could leave
+half done); the hub's one reader task keeps the process's pub/sub connection subscribed
+to exactly the channels someone listens to, reads it, and hands each message to every
+local listener's bounded queue. So thousands of open subscriptions cost one Redis
+connection, and a listener that leaves, however its socket dropped, takes nothing with
+it. Who is listening is Redis's own bookkeeping (``PUBSUB NUMSUB``): nothing to leak when
+a process dies. When Redis fails, the reader connects again and subscribes again.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -27,11 +26,10 @@ from workers.redis import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
-_LOST: tuple[type[Exception], ...] = (*UNAVAILABLE, RuntimeError)
 QUEUE_SIZE = 256  # messages kept for a listener that reads slower than they come
-POLL_SECONDS = 0.1
-CLOSE_SECONDS = 2.0
+POLL_SECONDS = 0.1  # the longest a new listener waits for its subscription
 RECONNECT_SECONDS = 0.5
+CLOSE_SECONDS = 2.0
 
 
 class Hub:
@@ -40,21 +38,16 @@ class Hub:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._listeners: dict[str, set[asyncio.Queue[str | None]]] = {}
+        self._subscribed: set[str] = set()
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()  # the listeners; taken before ``_io`` when both are
-        self._io = asyncio.Lock()  # the connection
-        self.dropped = 0  # messages a full queue could not take
         self._closed = False
+        self.dropped = 0  # messages a full queue could not take
 
     @property
     def channels(self) -> int:
-        """How many channels this process listens to now (for tests and metrics)."""
+        """How many channels this process listens to now."""
         return len(self._listeners)
-
-    @property
-    def listeners(self) -> int:
-        return sum(len(queues) for queues in self._listeners.values())
 
     @contextlib.asynccontextmanager
     async def listen(self, channel: str) -> AsyncIterator[AsyncIterator[str]]:
@@ -63,71 +56,42 @@ class Hub:
         queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=QUEUE_SIZE)
         if self._closed:
             queue.put_nowait(None)
-            yield self._messages(queue)
-            return
-        await self._add(channel, queue)
+        else:
+            self._listeners.setdefault(channel, set()).add(queue)
+            if self._reader is None or self._reader.done():
+                self._reader = asyncio.create_task(self._read(), name="live-hub")
         try:
             yield self._messages(queue)
         finally:
-            await self._remove(channel, queue)
+            queues = self._listeners.get(channel)
+            if queues is not None:
+                queues.discard(queue)
+                if not queues:
+                    del self._listeners[channel]
 
     @staticmethod
     async def _messages(queue: asyncio.Queue[str | None]) -> AsyncIterator[str]:
         while (message := await queue.get()) is not None:
             yield message
 
-    async def _add(self, channel: str, queue: asyncio.Queue[str | None]) -> None:
-        async with self._lock:
-            queues = self._listeners.setdefault(channel, set())
-            queues.add(queue)
-            if len(queues) == 1:
-                try:
-                    async with self._io:
-                        await self._connection().subscribe(channel)
-                except UNAVAILABLE:
-                    queues.discard(queue)
-                    if not queues:
-                        del self._listeners[channel]
-                    raise
-            if self._reader is None:
-                self._reader = asyncio.create_task(self._read(), name="live-hub")
-
-    async def _remove(self, channel: str, queue: asyncio.Queue[str | None]) -> None:
-        async with self._lock:
-            queues = self._listeners.get(channel)
-            if queues is None:
-                return
-            queues.discard(queue)
-            if queues:
-                return
-            del self._listeners[channel]
-            if self._pubsub is not None:
-                with contextlib.suppress(*UNAVAILABLE):
-                    async with self._io:
-                        await self._pubsub.unsubscribe(channel)
-
-    def _connection(self) -> PubSub:
-        if self._pubsub is None:
-            self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        return self._pubsub
-
     async def _read(self) -> None:
-        """Hand out messages while anyone listens; ends (and is started again) when
-        nobody does."""
-        while True:
-            async with self._lock:
-                if not self._listeners:
-                    self._reader = None
-                    return
-                pubsub = self._connection()
+        """Subscribe to what is listened to and hand out what arrives, while anyone
+        listens (a new listener starts it again)."""
+        while not self._closed:
+            if not self._listeners and not self._subscribed:
+                self._reader = None
+                return
             try:
-                async with self._io:
-                    message = await pubsub.get_message(
-                        ignore_subscribe_messages=True, timeout=POLL_SECONDS
-                    )
-            except _LOST as exc:  # RuntimeError: a fresh connection never subscribed
+                pubsub = await self._reconcile()
+                if not self._subscribed:
+                    continue  # the last listener left meanwhile
+                message = await pubsub.get_message(
+                    ignore_subscribe_messages=True, timeout=POLL_SECONDS
+                )
+            except UNAVAILABLE as exc:
                 log.warning("live hub lost redis (%r); subscribing again", exc)
-                await self._reconnect()
+                await self._drop_connection()
+                await asyncio.sleep(RECONNECT_SECONDS)
                 continue
             if message is None or message.get("type") != "message":
                 continue
@@ -138,23 +102,26 @@ class Hub:
                 except asyncio.QueueFull:
                     self.dropped += 1
 
-    async def _reconnect(self) -> None:
-        """A new connection, subscribed to every channel someone still listens to; waits
-        for Redis without holding up listeners who come or go meanwhile."""
-        while True:
-            async with self._lock, self._io:
-                old, self._pubsub = self._pubsub, None
-                if old is not None:
-                    with contextlib.suppress(Exception):
-                        await old.aclose()  # type: ignore[no-untyped-call]
-                if not self._listeners:
-                    return
-                try:
-                    await self._connection().subscribe(*self._listeners)
-                    return
-                except UNAVAILABLE:
-                    pass
-            await asyncio.sleep(RECONNECT_SECONDS)
+    async def _reconcile(self) -> PubSub:
+        """The connection, subscribed to exactly the channels listened to now."""
+        if self._pubsub is None:
+            self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            self._subscribed = set()
+        wanted = set(self._listeners)
+        if extra := self._subscribed - wanted:
+            await self._pubsub.unsubscribe(*extra)
+            self._subscribed -= extra
+        if missing := wanted - self._subscribed:
+            await self._pubsub.subscribe(*missing)
+            self._subscribed |= missing
+        return self._pubsub
+
+    async def _drop_connection(self) -> None:
+        old, self._pubsub = self._pubsub, None
+        self._subscribed = set()
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.aclose()  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
         """End every listener's stream (a cancellation can be lost inside redis-py; an
@@ -168,9 +135,15 @@ class Hub:
         if self._reader is not None:
             self._reader.cancel()
             await asyncio.wait([self._reader], timeout=CLOSE_SECONDS)
-        if self._pubsub is not None:
-            with contextlib.suppress(*UNAVAILABLE):
-                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self._drop_connection()
+
+
+async def listening(redis: Redis, channels: Sequence[str]) -> set[str]:
+    """Of these channels, those some process listens to now (Redis's own count)."""
+    if not channels:
+        return set()
+    counts = await redis.pubsub_numsub(*channels)
+    return {str(channel) for channel, count in counts if int(count) > 0}
 
 
 async def end_sockets(redis: Redis, user_ids: Iterable[str], because: str) -> None:
