@@ -353,6 +353,15 @@ async def test_the_same_question_twice_in_one_snapshot_is_one_release_and_one_ch
     charged += insights.served_cost(services).epsilon
     assert await insights.spent_today(services, mid) == pytest.approx(charged, abs=1e-5)
 
+    # Asked by many at once for the first time: one release, one charge.
+    variables = {"m": merchant["id"], "lat": HERE[0], "lon": HERE[1], "r": 800}
+    racing = await asyncio.gather(
+        *(client(AREA, variables, token=staff["token"]) for _ in range(6))
+    )
+    assert all(body == racing[0] and "errors" not in body for body in racing)
+    charged += insights.profile_cost(services).epsilon
+    assert await insights.spent_today(services, mid) == pytest.approx(charged, abs=1e-5)
+
     # A selection without any noised number releases (and charges) nothing.
     await ask(
         client,
