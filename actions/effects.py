@@ -43,7 +43,7 @@ from graph.driver import write_transaction
 from graph.errors import ActionError
 from graph.notifications import Created
 from graph.users import UserRecord, new_id
-from workers import cards, notifications, ratelimit, suggestions, timelines
+from workers import cards, live, notifications, ratelimit, suggestions, timelines
 from workers.redis import UNAVAILABLE
 from workers.services import Services
 
@@ -76,6 +76,7 @@ class Effects:
     cards: frozenset[tuple[str, str]] = frozenset()  # (user id, platform id): cached card
     reactions: tuple[tuple[str, str, bool], ...] = ()  # (user, post, reacts now)
     notifications: tuple[tuple[str, str], ...] = ()  # (recipient, notification id) to push
+    sockets: frozenset[str] = frozenset()  # users whose open websockets end (suspension)
 
     def __bool__(self) -> bool:
         return any(getattr(self, f.name) for f in fields(self))
@@ -90,6 +91,7 @@ class Effects:
             cards=self.cards | other.cards,
             reactions=self.reactions + other.reactions,
             notifications=self.notifications + other.notifications,
+            sockets=self.sockets | other.sockets,
         )
 
     def to_json(self) -> str:
@@ -112,6 +114,7 @@ class Effects:
             cards=frozenset((str(u), str(p)) for u, p in data.get("cards", ())),
             reactions=tuple((str(u), str(p), bool(r)) for u, p, r in data.get("reactions", ())),
             notifications=tuple((str(r), str(n)) for r, n in data.get("notifications", ())),
+            sockets=frozenset(data.get("sockets", ())),
         )
 
 
@@ -165,6 +168,8 @@ async def apply(services: Services, effects: Effects) -> None:
         await suggestions.neighbourhood_changed(redis, effects.suggestions)
     if effects.notifications:
         await notifications.publish(redis, effects.notifications)
+    if effects.sockets:
+        await live.end_sockets(redis, effects.sockets, "account suspended")
 
 
 def _unavailable(services: Services, what: str, exc: BaseException) -> None:

@@ -59,6 +59,10 @@ async def create_post(
     if problems:
         raise ActionError(*problems)
     await effects.rate_limit(services, "post", author, "circleId" if circle_id else "body")
+    if circle_id is not None:  # who may post here, before any rule of the circle is read
+        problem = await posts.posting_problem_now(services.graph, author.id, circle_id)
+        if problem is not None:
+            raise ActionError(problem)
     held = await hold_reason(services, author, circle_id, body)
 
     async def work(tx: AsyncManagedTransaction) -> PostRecord:
@@ -115,9 +119,13 @@ async def comment_on_post(
         raise ActionError(*problems)
     await effects.rate_limit(services, "comment", viewer, "body")
     found = (await posts.posts_for_viewer(services.graph, viewer.id, [post_id])).get(post_id)
-    circle_id = found.post.circle_id if found is not None else None
-    if circle_id is not None:
-        matched = (await automod.matcher_for(services.graph, circle_id)).check(body)
+    if found is None:
+        raise posts.not_found()
+    problem = posts.interaction_problem(found)  # before any rule of the circle is read
+    if problem is not None:
+        raise ActionError(problem)
+    if found.post.circle_id is not None:
+        matched = (await automod.matcher_for(services.graph, found.post.circle_id)).check(body)
         if matched is not None:
             raise _refused(matched[1])
 

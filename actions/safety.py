@@ -10,6 +10,7 @@ from actions import effects
 from graph import automod, safety
 from graph.automod import AutomodRule, RuleInput
 from graph.errors import ActionError
+from graph.safety import Suspension
 from graph.users import UserRecord
 from workers.services import Services
 
@@ -40,13 +41,19 @@ async def set_automod_rules(
 
 async def suspend_user(services: Services, user_id: str, *, suspended: bool) -> UserRecord:
     """Platform admins suspend a user everywhere (or reinstate them): the token is
-    refused at once (the cached card goes) and the cached copies of their posts carry the
-    suspension, so feeds drop them."""
+    refused at once (the cached card goes), their open websockets close, and the cached
+    copies of their posts carry the suspension, so feeds drop them."""
 
-    async def work(tx: AsyncManagedTransaction) -> UserRecord:
+    async def work(tx: AsyncManagedTransaction) -> Suspension:
         return await safety.suspend(tx, user_id, suspended)
 
-    def effects_of(user: UserRecord) -> effects.Effects:
-        return effects.card_changed(user) | effects.Effects(authors=frozenset({user.id}))
+    def effects_of(done: Suspension) -> effects.Effects:
+        ended = frozenset({done.user.id}) if suspended else frozenset()
+        return effects.card_changed(done.user) | effects.Effects(
+            authors=frozenset({done.user.id}),
+            posts=frozenset(done.commented_posts),
+            sockets=ended,
+        )
 
-    return await effects.commit(services, work, effects_of)
+    done = await effects.commit(services, work, effects_of)
+    return done.user

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route, WebSocketRoute
 
 from actions import effects
@@ -17,8 +18,9 @@ from api.context import Services
 from api.graphql import GraphQLApp
 from api.health import livez, readyz
 from api.metrics import metrics_endpoint
-from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from api.settings import Settings, get_settings
+from api.sockets import Sockets
 from graph.driver import Graph, open_driver
 from schema.root import make_schema
 from workers.redis import open_redis
@@ -49,12 +51,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
         services.derived.mark_stale("starting")
         stop = asyncio.Event()
         watcher = asyncio.create_task(effects.watch(services, stop), name="effects-watch")
+        sockets = Sockets(max_per_user=settings.max_sockets_per_user)
+        app.state.sockets = sockets
+        control = asyncio.create_task(sockets.follow_control(services), name="live-control")
         try:
             yield
         finally:
             stop.set()
+            control.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+            with contextlib.suppress(asyncio.CancelledError):
+                await control
+            await services.live.close()
             await redis.aclose()
             await driver.close()
 
@@ -68,6 +77,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(SecurityHeadersMiddleware, production=settings.production),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type", "x-request-id"],
+                expose_headers=["x-request-id", "retry-after"],
+                max_age=600,
+            ),
             Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
         ],
         lifespan=lifespan,

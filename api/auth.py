@@ -23,6 +23,7 @@ class AuthError(Exception):
 class Claims:
     subject: str
     roles: frozenset[str] = field(default_factory=frozenset)
+    expires_at: float | None = None  # unix time (``exp``)
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,12 @@ def decode_token(settings: Settings, token: str) -> Claims:
     roles = payload.get("roles") or []
     if not isinstance(subject, str) or not subject or not isinstance(roles, list):
         raise AuthError("invalid token claims")
-    return Claims(subject=subject, roles=frozenset(str(r) for r in roles))
+    expires = payload.get("exp")
+    return Claims(
+        subject=subject,
+        roles=frozenset(str(r) for r in roles),
+        expires_at=float(expires) if isinstance(expires, int | float) else None,
+    )
 
 
 def bearer_token(headers: Mapping[str, str]) -> str | None:

@@ -31,6 +31,8 @@ class Context:
     loaders: Loaders = field(init=False)
     connection_params: dict[str, Any] | None = None
     rate_limited_for: float | None = None  # seconds; set by a rate-limited resolver
+    claims: Claims | None = None  # the token's, on a websocket (it outlives requests)
+    subscriptions: int = 0  # live subscriptions open on this websocket
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.services, self.viewer.id, admin=self.viewer.is_admin)

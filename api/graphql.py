@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from cross_web import HTTPException
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,6 +19,7 @@ from strawberry.types.unset import UnsetType
 
 from api.auth import AuthError, Claims, bearer_token, decode_token
 from api.context import Context, Services, load_viewer
+from api.sockets import CLOSE_CODE, OpenSocket, Sockets, close_reason
 
 
 def unauthenticated(message: str) -> JSONResponse:
@@ -27,29 +30,22 @@ def unauthenticated(message: str) -> JSONResponse:
     )
 
 
-REJECTED_CLOSE_CODE = 4403  # graphql-transport-ws: the connection_init was refused
-_REASON_BYTES = 123  # the most a websocket close frame carries
-
-
-def _rejected(context: Context, message: str) -> ConnectionRejectionError:
+def _rejected(
+    context: Context, message: str, code: str = "UNAUTHENTICATED"
+) -> ConnectionRejectionError:
     """Refuse a websocket's connection_init; the close frame will say why."""
-    reason = f"UNAUTHENTICATED: {message}".encode()[:_REASON_BYTES].decode(errors="ignore")
-    context.request.scope.setdefault("state", {})["rejection"] = reason
-    return ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": message})
+    context.request.scope.setdefault("state", {})["rejection"] = close_reason(code, message)
+    return ConnectionRejectionError({"code": code, "message": message})
 
 
 def _with_rejection_reason(scope: Scope, send: Send) -> Send:
     """graphql-transport-ws has no message for a refused connection_init: Strawberry
     closes with 4403 "Forbidden". The close frame's reason carries our error code
-    instead, as HTTP's 401 body does (``UNAUTHENTICATED: <why>``)."""
+    instead, as HTTP's 401 body does (``UNAUTHENTICATED: <why>``, ``RATE_LIMITED: …``)."""
 
     async def sending(message: Message) -> None:
         reason = scope.get("state", {}).get("rejection")
-        if (
-            message["type"] == "websocket.close"
-            and message.get("code") == REJECTED_CLOSE_CODE
-            and reason
-        ):
+        if message["type"] == "websocket.close" and message.get("code") == CLOSE_CODE and reason:
             message = {**message, "reason": reason}
         await send(message)
 
@@ -57,6 +53,17 @@ def _with_rejection_reason(scope: Scope, send: Send) -> Send:
 
 
 class GraphQLApp(GraphQL[Context, None]):
+    def parse_json(self, data: str | bytes) -> Any:
+        """A request body (or a GET parameter) is JSON text of an object (a list is refused
+        as batching by Strawberry): anything else is the client's 400, never a 500."""
+        try:
+            value = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise HTTPException(400, "the request body is not UTF-8 JSON") from exc
+        if not isinstance(value, dict | list):
+            raise HTTPException(400, "the request body must be a JSON object")
+        return value
+
     def __init__(self, schema: BaseSchema, *, ide: bool) -> None:
         super().__init__(
             schema,
@@ -83,6 +90,14 @@ class GraphQLApp(GraphQL[Context, None]):
             scope["state"]["viewer"] = viewer
         elif scope["type"] == "websocket":
             send = _with_rejection_reason(scope, send)
+            scope.setdefault("state", {})["send"] = send
+            try:
+                await super().__call__(scope, receive, send)
+            finally:  # however the socket ended
+                socket: OpenSocket | None = scope["state"].pop("socket", None)
+                if socket is not None:
+                    scope["app"].state.sockets.forget(socket)
+            return
         await super().__call__(scope, receive, send)
 
     async def get_context(
@@ -116,5 +131,17 @@ class GraphQLApp(GraphQL[Context, None]):
         viewer = await load_viewer(context.services, claims)
         if viewer.user is not None and viewer.user.suspended:
             raise _rejected(context, "account suspended")
+        if viewer.user is not None:
+            state = context.request.scope["state"]
+            sockets: Sockets = context.request.app.state.sockets
+            socket = sockets.open(viewer.user.id, state["send"], claims.expires_at)
+            if socket is None:
+                raise _rejected(
+                    context,
+                    f"at most {sockets.max_per_user} open connections per user",
+                    "RATE_LIMITED",
+                )
+            state["socket"] = socket
+        context.claims = claims
         context.set_viewer(viewer)
         return await super().on_ws_connect(context)

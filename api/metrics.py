@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
+
+from api.settings import Settings
 
 GRAPHQL_REQUESTS = Counter(
     "quanzi_graphql_requests_total",
@@ -39,4 +42,20 @@ def operation_label(name: str | None) -> str:
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus text. With ``QUANZI_METRICS_TOKEN`` set only a scraper sending it as a
+    bearer token reads it; without one it is open outside production and absent in it
+    (operation names and error rates are not for anyone who reaches the port)."""
+    settings: Settings = request.app.state.services.settings
+    if settings.metrics_token is None:
+        if settings.production:
+            return Response("not found", status_code=404, media_type="text/plain")
+    else:
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {settings.metrics_token}".encode()):
+            return Response(
+                "a metrics token is needed",
+                status_code=401,
+                media_type="text/plain",
+                headers={"www-authenticate": "Bearer"},
+            )
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request ids and a request body size limit."""
+"""Pure ASGI middleware: request ids, a request body size limit, security headers."""
 
 from __future__ import annotations
 
@@ -98,3 +98,41 @@ class BodySizeLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+# What every response says about itself; JSON answers also forbid being framed or loading
+# anything (the IDE and the console are HTML and set their own policy).
+_ALWAYS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+)
+_JSON_POLICY = b"default-src 'none'; frame-ancestors 'none'"
+_HSTS = b"max-age=31536000; includeSubDomains"
+
+
+class SecurityHeadersMiddleware:
+    """Browser-facing hardening headers on every HTTP response (HSTS in production)."""
+
+    def __init__(self, app: ASGIApp, *, production: bool) -> None:
+        self.app = app
+        self.production = production
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in _ALWAYS:
+                    headers.setdefault(name.decode(), value.decode())
+                if headers.get("content-type", "").startswith("application/json"):
+                    headers.setdefault("content-security-policy", _JSON_POLICY.decode())
+                if self.production:
+                    headers.setdefault("strict-transport-security", _HSTS.decode())
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Used only outside production so that `make run` works with no configuration.
 DEV_JWT_SECRET = "quanzi-dev-secret-not-for-production"  # noqa: S105
 DEV_CONTACT_PEPPER = "quanzi-dev-pepper-not-for-production"
+MIN_SECRET_CHARS = 32
 
 
 class Settings(BaseSettings):
@@ -38,6 +39,10 @@ class Settings(BaseSettings):
 
     jwt_secret: str | None = None
     contact_pepper: str | None = None
+    # Web origins (scheme://host[:port]) whose pages may call the API from a browser.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Bearer token for GET /metrics; unset: open outside production, absent in production.
+    metrics_token: str | None = None
     default_trust_score: int = Field(default=500, ge=0, le=1000)
 
     # GraphQL limits
@@ -46,6 +51,12 @@ class Settings(BaseSettings):
     max_tokens: int = Field(default=4000, ge=1)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     max_page_size: int = Field(default=100, ge=1, le=100)
+    # What one operation may cost before it runs (schema/cost.py): about the objects it
+    # would resolve, each page size multiplying what is nested in it.
+    max_query_cost: int = Field(default=10_000, ge=1)
+    # Live subscriptions: per websocket, and websockets per user in one API process.
+    max_subscriptions_per_socket: int = Field(default=10, ge=1)
+    max_sockets_per_user: int = Field(default=5, ge=1)
     graphql_cache_size: int = Field(default=512, ge=1)
 
     # Local stack (quanzi stack ...)
@@ -93,19 +104,30 @@ class Settings(BaseSettings):
     insights_max_radius_meters: int = Field(default=5_000, ge=1, le=50_000)
     insights_timezone: str = "Asia/Shanghai"
 
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """``QUANZI_CORS_ORIGINS=https://a.example,https://b.example``."""
+        if isinstance(value, str):
+            return [v.strip().rstrip("/") for v in value.split(",") if v.strip()]
+        return value
+
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:
         if self.env == "production":
-            missing = [
-                name
-                for name, value in (
-                    ("QUANZI_JWT_SECRET", self.jwt_secret),
-                    ("QUANZI_CONTACT_PEPPER", self.contact_pepper),
-                )
-                if not value
-            ]
+            secrets = (
+                ("QUANZI_JWT_SECRET", self.jwt_secret),
+                ("QUANZI_CONTACT_PEPPER", self.contact_pepper),
+            )
+            missing = [name for name, value in secrets if not value]
             if missing:
                 raise ValueError(f"production mode needs {', '.join(missing)}")
+            short = [name for name, value in secrets if value and len(value) < MIN_SECRET_CHARS]
+            if short:
+                raise ValueError(
+                    f"{', '.join(short)} must be at least {MIN_SECRET_CHARS} characters "
+                    "in production (a short HMAC key can be guessed)"
+                )
         return self
 
     @model_validator(mode="after")

@@ -649,9 +649,11 @@ async def leave(tx: AsyncManagedTransaction, user_id: str, circle_id: str) -> Me
     found = await lock(tx, circle_id, user_id)
     if found is None:
         raise not_found()
-    _, current = found
+    circle, current = found
     if current.state is State.NONE:
         raise not_found()  # the same answer whether or not the circle is visible
+    if not access(circle.visibility, current.state, current.role).card:
+        raise not_found()  # banned from a PRIVATE circle: it is hidden, ban and all
     if current.state is State.BANNED:
         raise _refused(ErrorCode.BANNED, "you are banned from this circle")
     if current.role is Role.OWNER:

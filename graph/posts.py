@@ -22,7 +22,15 @@ from typing import Any, LiteralString
 from neo4j import AsyncManagedTransaction
 
 from graph import safety
-from graph.circles import MembershipRecord, Role, State, Visibility, access, moderates
+from graph.circles import (
+    MEMBERSHIP_MAP,
+    MembershipRecord,
+    Role,
+    State,
+    Visibility,
+    access,
+    moderates,
+)
 from graph.driver import Graph
 from graph.errors import ActionError, ErrorCode, Problem
 from graph.validation import check_text
@@ -141,6 +149,9 @@ class ViewerFacts:
     friend: bool = False
     blocked: bool = False
     admin: bool = False  # a platform admin moderates every circle
+    # Comments on the post this viewer may not see (their authors and the viewer block
+    # each other): ``commentCount`` counts only what the viewer sees.
+    hidden_comments: int = 0
 
 
 @dataclass(frozen=True)
@@ -198,6 +209,45 @@ def may_read(item: PostAccess) -> bool:
     return rights.moderate if post.removed or post.hidden else rights.posts
 
 
+def posting_problem(
+    visibility: Visibility, membership: MembershipRecord, field: str = "circleId"
+) -> Problem | None:
+    """Why someone may not post in a circle, if they may not: a circle they cannot see is
+    NOT_FOUND (before any other rule), then only MEMBERs who are not muted post."""
+    if not access(visibility, membership.state, membership.role).card:
+        return Problem(ErrorCode.NOT_FOUND, "circle not found", field)
+    if membership.state is not State.MEMBER:
+        return Problem(ErrorCode.FORBIDDEN, "only members post in a circle", field)
+    if membership.muted:
+        return Problem(ErrorCode.MUTED, "you are muted in this circle", field)
+    return None
+
+
+async def posting_problem_now(graph: Graph, author_id: str, circle_id: str) -> Problem | None:
+    """``posting_problem`` as the graph stands (the transaction asks again under its lock)."""
+    result = await graph.read(
+        """
+        MATCH (c:Circle {id: $circle})
+        OPTIONAL MATCH (u:User {id: $author})-[r:MEMBER_OF]->(c)
+        RETURN c.visibility AS visibility,
+               CASE WHEN r IS NULL THEN null ELSE """
+        + MEMBERSHIP_MAP
+        + """ END AS membership
+        """,
+        circle=circle_id,
+        author=author_id,
+    )
+    if not result.records:
+        return Problem(ErrorCode.NOT_FOUND, "circle not found", "circleId")
+    row = result.records[0]
+    membership = (
+        MembershipRecord.from_row(row["membership"])
+        if row["membership"] is not None
+        else MembershipRecord.none(author_id, circle_id)
+    )
+    return posting_problem(Visibility(row["visibility"]), membership)
+
+
 def interaction_problem(item: PostAccess, field: str = "postId") -> Problem | None:
     """Why the viewer may not react to or comment on a post, if they may not.
 
@@ -218,6 +268,17 @@ def interaction_problem(item: PostAccess, field: str = "postId") -> Problem | No
 
 # ---------------------------------------------------------------- reads
 
+# The comments on ``p`` written by users blocked either way with ``v`` (none for null).
+# A post's stored ``commentCount`` leaves out deleted comments and suspended authors'.
+_HIDDEN_COMMENTS: LiteralString = """
+    CALL (v, p) {
+        OPTIONAL MATCH (v)-[:BLOCKED]-(w:User)
+        WITH DISTINCT w WHERE w IS NOT NULL AND NOT coalesce(w.suspended, false)
+        MATCH (w)-[:WROTE]->(cm:Comment)-[:ON]->(p) WHERE NOT cm.deleted
+        RETURN count(cm) AS hiddenComments
+    }
+"""
+
 # Rows: one per post id found; $viewer may be null (anonymous).
 _FACTS: LiteralString = (
     """
@@ -227,12 +288,16 @@ _FACTS: LiteralString = (
     MATCH (a:User)-[:POSTED]->(p:Post {id: pid})
     OPTIONAL MATCH (p)-[:IN]->(c:Circle)
     OPTIONAL MATCH (v)-[r:MEMBER_OF]->(c)
+    """
+    + _HIDDEN_COMMENTS
+    + """
     RETURN """
     + POST_FIELDS
     + """,
            r {.state, .role, .bannedUntil, .mutedUntil} AS membership,
            v IS NOT NULL AND EXISTS { (v)-[:FRIEND]-(a) } AS friend,
-           v IS NOT NULL AND EXISTS { (v)-[:BLOCKED]-(a) } AS blocked
+           v IS NOT NULL AND EXISTS { (v)-[:BLOCKED]-(a) } AS blocked,
+           hiddenComments
     """
 )
 
@@ -257,6 +322,7 @@ def _access_from(record: Mapping[str, Any], viewer_id: str | None, admin: bool) 
             friend=bool(record["friend"]),
             blocked=bool(record["blocked"]),
             admin=admin,
+            hidden_comments=int(record["hiddenComments"]),
         )
     return PostAccess(post, facts)
 
@@ -289,6 +355,28 @@ async def undelivered_posts(graph: Graph, ids: Sequence[str]) -> dict[str, PostR
         _BY_IDS + "WITH a, p, c WHERE p.fanout = 'PENDING' RETURN " + POST_FIELDS, ids=list(ids)
     )
     return {r["post"]["id"]: PostRecord.from_row(r["post"]) for r in result.records}
+
+
+async def hidden_comment_counts(
+    graph: Graph, viewer_id: str, post_ids: Sequence[str]
+) -> dict[str, int]:
+    """Per post, the comments the viewer may not see (see ``ViewerFacts``); posts with
+    none are left out."""
+    result = await graph.read(
+        """
+        MATCH (v:User {id: $viewer})
+        UNWIND $ids AS pid
+        MATCH (p:Post {id: pid})
+        """
+        + _HIDDEN_COMMENTS
+        + """
+        WITH p, hiddenComments WHERE hiddenComments > 0
+        RETURN p.id AS id, hiddenComments
+        """,
+        viewer=viewer_id,
+        ids=list(post_ids),
+    )
+    return {r["id"]: int(r["hiddenComments"]) for r in result.records}
 
 
 async def reacted(graph: Graph, viewer_id: str, post_ids: Sequence[str]) -> frozenset[str]:
@@ -506,15 +594,9 @@ async def create(
             if row is not None
             else MembershipRecord.none(author_id, circle_id)
         )
-        rights = access(Visibility(record["visibility"]), membership.state, membership.role)
-        if not rights.card:
-            raise ActionError(Problem(ErrorCode.NOT_FOUND, "circle not found", "circleId"))
-        if membership.state is not State.MEMBER:
-            raise ActionError(
-                Problem(ErrorCode.FORBIDDEN, "only members post in a circle", "circleId")
-            )
-        if membership.muted:
-            raise ActionError(Problem(ErrorCode.MUTED, "you are muted in this circle", "circleId"))
+        problem = posting_problem(Visibility(record["visibility"]), membership)
+        if problem is not None:
+            raise ActionError(problem)
     result = await tx.run(
         """
         MATCH (a:User {id: $author})

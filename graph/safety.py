@@ -12,6 +12,8 @@ suggestions. The action (``actions/safety.py``) then refreshes what Redis caches
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from neo4j import AsyncManagedTransaction
 
 from graph.errors import ActionError, ErrorCode, Problem
@@ -39,14 +41,43 @@ async def hold(tx: AsyncManagedTransaction, post_id: str, circle_id: str, reason
     )
 
 
-async def suspend(tx: AsyncManagedTransaction, user_id: str, suspended: bool) -> UserRecord:
-    """Suspend a user everywhere, or reinstate them."""
+@dataclass(frozen=True)
+class Suspension:
+    """A user suspended or reinstated, and the posts whose comment counts moved with it."""
+
+    user: UserRecord
+    commented_posts: list[str]
+
+
+async def suspend(tx: AsyncManagedTransaction, user_id: str, suspended: bool) -> Suspension:
+    """Suspend a user everywhere, or reinstate them. What a suspended user wrote or joined
+    is hidden from everyone, so the counts others read (a post's ``commentCount``, a
+    circle's ``memberCount``) leave them out while the suspension lasts."""
     result = await tx.run(
-        "MATCH (u:User {id: $id}) SET u.suspended = $suspended RETURN " + USER_FIELDS,
+        """
+        MATCH (u:User {id: $id})
+        WITH u, coalesce(u.suspended, false) <> $suspended AS changing,
+             CASE WHEN $suspended THEN -1 ELSE 1 END AS delta
+        CALL (u, changing, delta) {
+            WITH u WHERE changing
+            MATCH (u)-[:WROTE]->(cm:Comment)-[:ON]->(p:Post) WHERE NOT cm.deleted
+            WITH p, count(cm) AS n
+            SET p.commentCount = p.commentCount + delta * n
+            RETURN collect(p.id) AS posts
+        }
+        CALL (u, changing, delta) {
+            WITH u WHERE changing
+            MATCH (u)-[:MEMBER_OF {state: 'MEMBER'}]->(c:Circle)
+            SET c.memberCount = c.memberCount + delta
+        }
+        SET u.suspended = $suspended
+        RETURN """
+        + USER_FIELDS
+        + ", posts",
         id=user_id,
         suspended=suspended,
     )
     record = await result.single()
     if record is None:
         raise ActionError(Problem(ErrorCode.NOT_FOUND, "user not found", "userId"))
-    return UserRecord.from_row(record["user"])
+    return Suspension(UserRecord.from_row(record["user"]), list(record["posts"] or []))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import (
     Any,
     Concatenate,
@@ -21,7 +23,7 @@ from strawberry import relay
 from strawberry.types import Info as StrawberryInfo
 
 from api.auth import Viewer
-from api.context import Context
+from api.context import Context, load_viewer
 from graph import errors as domain
 from graph.users import UserRecord
 
@@ -114,6 +116,36 @@ def mutation(
         return cast(Callable[Concatenate[Any, Info, P], Awaitable[T]], resolver)
 
     return decorate
+
+
+@contextlib.asynccontextmanager
+async def live_subscription(info: Info) -> AsyncIterator[None]:
+    """One live subscription of a websocket, counted against the connection's cap (each
+    one holds a listener and a task for as long as it lasts)."""
+    ctx = info.context
+    cap = ctx.settings.max_subscriptions_per_socket
+    if ctx.subscriptions >= cap:
+        raise ClientError(
+            f"at most {cap} live subscriptions per connection", domain.ErrorCode.RATE_LIMITED
+        )
+    ctx.subscriptions += 1
+    try:
+        yield
+    finally:
+        ctx.subscriptions -= 1
+
+
+async def still_signed_in(info: Info) -> bool:
+    """A websocket outlives its token and its account's standing: before each event the
+    token must still be valid and the account not suspended (the card cache answers)."""
+    ctx = info.context
+    claims = ctx.claims
+    if claims is None:
+        return False
+    if claims.expires_at is not None and time.time() > claims.expires_at:
+        return False
+    viewer = await load_viewer(ctx.services, claims)
+    return viewer.user is not None and not viewer.user.suspended
 
 
 def page_size(info: Info, first: int | None, default: int = 20) -> int:

@@ -43,18 +43,32 @@ class MaskUnexpectedErrors(MaskErrors):
         return masked
 
 
+def _path(error: GraphQLError) -> str:
+    return ".".join(str(p) for p in error.path or ()) or "-"
+
+
 def log_errors(errors: list[GraphQLError], context: object) -> None:
-    for error in errors:
-        if is_unexpected(error):
-            log.error(
-                "unexpected error in %s (request %s)",
-                ".".join(str(p) for p in error.path or ()),
-                _request_id(context),
-                exc_info=error.original_error,
-            )
-        else:
-            # The message may quote the client's variables (phone numbers, say): not logged.
-            log.debug("client error at %s", ".".join(str(p) for p in error.path or ()) or "-")
+    """One log line per request, however many fields failed (one cause fails a whole
+    list): the first unexpected error with its traceback, and how many there were."""
+    unexpected = [e for e in errors if is_unexpected(e)]
+    if unexpected:
+        first = unexpected[0]
+        log.error(
+            "unexpected error in %s (request %s; %d field errors in all)",
+            _path(first),
+            _request_id(context),
+            len(unexpected),
+            exc_info=first.original_error,
+        )
+    expected = len(errors) - len(unexpected)
+    if expected:
+        # The messages may quote the client's variables (phone numbers, say): not logged.
+        log.debug(
+            "%d client errors (request %s), first at %s",
+            expected,
+            _request_id(context),
+            _path(next(e for e in errors if not is_unexpected(e))),
+        )
 
 
 class OperationMetrics(SchemaExtension):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import strawberry
@@ -34,18 +36,42 @@ def encode_cursor(*parts: Any) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
-    """The parts of a cursor this API issued; a forged or foreign one is INVALID_INPUT."""
+class Instant:
+    """A cursor part that is a time, as ISO-8601 text (kept as text: Cypher parses it)."""
+
+
+Part = type[int] | type[float] | type[str] | type[Instant]
+
+
+def _part(value: Any, kind: Part) -> Any:
+    if kind is int:
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63:
+            return value
+    elif kind is float:
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+    elif kind is Instant:
+        if isinstance(value, str):
+            datetime.fromisoformat(value)  # ValueError when it is not a time
+            return value
+    elif isinstance(value, str):
+        return value
+    raise ValueError(f"not a {kind.__name__}")
+
+
+def decode_cursor(cursor: str | None, *kinds: Part) -> tuple[Any, ...] | None:
+    """The parts of a cursor this API issued, each of the kind given; a forged, foreign or
+    mangled one is INVALID_INPUT, before anything is read with it."""
     if cursor is None:
         return None
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         parts = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(parts, list) or len(parts) != len(kinds):
+            raise ValueError("wrong shape")
+        return tuple(_part(value, kind) for value, kind in zip(parts, kinds, strict=True))
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
         raise ClientError("invalid cursor", ErrorCode.INVALID_INPUT) from exc
-    if not isinstance(parts, list) or len(parts) != arity:
-        raise ClientError("invalid cursor", ErrorCode.INVALID_INPUT)
-    return parts
 
 
 def connection(items: Sequence[T], *, first: int, cursor_of: Callable[[T], str]) -> Connection[T]:

@@ -10,12 +10,14 @@ from graphql import GraphQLError
 from strawberry import relay
 from strawberry.extensions import (
     AddValidationRules,
+    DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from api.settings import Settings, get_settings
@@ -24,6 +26,7 @@ from schema.circles.merchants import MerchantsMutation
 from schema.circles.mutations import CirclesMutation
 from schema.circles.queries import CirclesQuery
 from schema.core import Info, resolve_node
+from schema.cost import QueryCost
 from schema.extensions import (
     MaskUnexpectedErrors,
     OperationMetrics,
@@ -106,16 +109,22 @@ def make_schema(settings: Settings | None = None) -> strawberry.Schema:
         # The limits' rule classes are built once: the validation cache keys on them, so
         # rules made anew per request would never hit it.
         partial(AddValidationRules, list(limits)),
+        partial(QueryCost, budget=settings.max_query_cost, max_page=settings.max_page_size),
         MaskUnexpectedErrors,
         OperationMetrics,
         RateLimitHeaders,
     ]
+    if settings.production:
+        # Clients are built against the committed schema; nobody needs to explore it here,
+        # nor be told which field names exist.
+        extensions.append(DisableIntrospection)
     return QuanziSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
         types=[relay.PageInfo],
+        config=StrawberryConfig(disable_field_suggestions=settings.production),
     )
 
 

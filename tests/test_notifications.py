@@ -10,7 +10,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from actions import effects
-from api.auth import Viewer
+from api.auth import Claims, Viewer
 from api.context import Context, Services
 from api.settings import Settings
 from graph import notifications as domain
@@ -359,6 +359,7 @@ async def test_notification_added_live_and_nothing_left_behind(
         response=None,
         request_id="test",
         viewer=Viewer(user=record),
+        claims=Claims(subject=record.platform_id),  # as the websocket's connection_init sets
     )
     channel = keys.notification_channel(record.id)
     stream = await make_schema(settings).subscribe(SUBSCRIBE, context_value=context)

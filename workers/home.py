@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 from graph.feeds import FeedView
 from graph.posts import PostRecord
-from workers import keys, live, timelines
+from workers import keys, timelines
 from workers.redis import UNAVAILABLE
 from workers.services import Services
 
@@ -79,7 +79,7 @@ async def live_posts(services: Services, user_id: str) -> AsyncIterator[AsyncIte
     context; the subscription and the online mark (fan-out publishes only to users who
     have one) go with it. The caller decides what of each the user may see."""
     redis = services.redis
-    async with live.messages(redis, keys.live_channel(user_id)) as stream:
+    async with services.live.listen(keys.live_channel(user_id)) as stream:
         await redis.hincrby(keys.LIVE_USERS, user_id, 1)
         try:
             yield stream

@@ -114,6 +114,8 @@ def user_by_platform_id(platform_id: str) -> str:
 FEED_ACTIVE = f"{PREFIX}:feed:active"
 # Users with a live homeFeedUpdates subscription open (worker publishes only to them).
 LIVE_USERS = f"{PREFIX}:live:users"
+# Orders to every API process: close a user's open websockets (JSON {close, because}).
+LIVE_CONTROL = f"{PREFIX}:live:control"
 
 
 # ---------------------------------------------------------------- notifications

@@ -1,4 +1,5 @@
-"""The live side of notifications: pushing new ones to open ``notificationAdded`` streams.
+"""The live side of notifications: pushing new ones to open ``notificationAdded`` streams
+(through the process's live hub, ``workers/live.py``).
 
 Neo4j holds the notifications (``graph/notifications.py``); Redis pub/sub only tells an
 open subscription that one was created, by id, after the transaction that wrote it
@@ -12,7 +13,8 @@ from contextlib import AbstractAsyncContextManager
 
 from redis.asyncio import Redis
 
-from workers import keys, live
+from workers import keys
+from workers.services import Services
 
 
 async def publish(redis: Redis, notices: Iterable[tuple[str, str]]) -> None:
@@ -26,6 +28,6 @@ async def publish(redis: Redis, notices: Iterable[tuple[str, str]]) -> None:
         await pipe.execute()
 
 
-def live_ids(redis: Redis, user_id: str) -> AbstractAsyncContextManager[AsyncIterator[str]]:
+def live_ids(services: Services, user_id: str) -> AbstractAsyncContextManager[AsyncIterator[str]]:
     """Ids of the user's notifications as they are announced, while the context lasts."""
-    return live.messages(redis, keys.notification_channel(user_id))
+    return services.live.listen(keys.notification_channel(user_id))

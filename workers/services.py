@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from api.settings import Settings
 from graph.driver import Graph, open_driver
+from workers.live import Hub
 from workers.redis import open_redis
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,10 @@ class Services:
     graph: Graph
     redis: Redis
     derived: Derived = field(default_factory=Derived)
+    live: Hub = field(init=False)  # the one pub/sub connection of live subscriptions
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "live", Hub(self.redis))
 
 
 @asynccontextmanager
@@ -55,8 +60,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """The graph and Redis for one process or command: opened, used, closed."""
     driver = open_driver(settings)
     redis = open_redis(settings)
+    services = Services(settings, Graph(driver, settings.neo4j_database), redis)
     try:
-        yield Services(settings, Graph(driver, settings.neo4j_database), redis)
+        yield services
     finally:
+        await services.live.close()
         await redis.aclose()
         await driver.close()

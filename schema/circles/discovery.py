@@ -53,18 +53,8 @@ def _near(near: GeoPointInput | None, radius: int | None) -> discovery.Near | No
 
 
 def _after(after: str | None) -> tuple[float, str] | None:
-    parts = decode_cursor(after, 2)
-    if parts is None:
-        return None
-    score, circle_id = parts
-    if (
-        isinstance(score, bool)
-        or not isinstance(score, int | float)
-        or not math.isfinite(score)
-        or not isinstance(circle_id, str)
-    ):
-        raise _bad("invalid cursor")
-    return float(score), circle_id
+    parts = decode_cursor(after, float, str)
+    return (parts[0], parts[1]) if parts is not None else None
 
 
 @strawberry.type

@@ -7,7 +7,7 @@ import strawberry
 from graph import circles as domain
 from schema.circles.types import Circle, Merchant
 from schema.core import Info, page_size, resolve_node
-from schema.pagination import Connection, connection, decode_cursor, encode_cursor
+from schema.pagination import Connection, Instant, connection, decode_cursor, encode_cursor
 
 
 @strawberry.type
@@ -30,12 +30,12 @@ class CirclesQuery:
         viewer = info.context.viewer.id
         if viewer is None:
             return connection([], first=size, cursor_of=lambda c: "")
-        cursor = decode_cursor(after, 2)
+        cursor = decode_cursor(after, Instant, str)
         ids = await domain.my_circles_page(
             info.context.graph,
             viewer,
             first=size + 1,
-            after=(str(cursor[0]), str(cursor[1])) if cursor else None,
+            after=(cursor[0], cursor[1]) if cursor else None,
         )
         found = await Circle.visible(info, ids)
         return connection(

@@ -12,7 +12,7 @@ from strawberry import relay
 from graph import circles as domain
 from graph import merchants
 from schema.core import Info, page_size
-from schema.pagination import Connection, connection, decode_cursor, encode_cursor
+from schema.pagination import Connection, Instant, connection, decode_cursor, encode_cursor
 from schema.people.types import User
 from schema.posts.types import Post, circle_posts
 
@@ -70,9 +70,9 @@ class Merchant(relay.Node):
         self, info: Info, first: int | None = 20, after: str | None = None
     ) -> Connection[Circle]:
         size = page_size(info, first)
-        cursor = decode_cursor(after, 1)
+        cursor = decode_cursor(after, str)
         ids = await info.context.loaders.merchant_circles.load(
-            domain.MerchantCirclesPage(self.id, size + 1, str(cursor[0]) if cursor else None)
+            domain.MerchantCirclesPage(self.id, size + 1, cursor[0] if cursor else None)
         )
         found = await Circle.visible(info, ids)
         return connection(found, first=size, cursor_of=lambda c: encode_cursor(c.id))
@@ -163,11 +163,9 @@ class Circle(relay.Node):
         self, info: Info, state: domain.State, first: int | None, after: str | None
     ) -> Connection[Membership]:
         size = page_size(info, first)
-        cursor = decode_cursor(after, 2)
+        cursor = decode_cursor(after, Instant, str)
         records = await info.context.loaders.members.load(
-            domain.MembersPage(
-                self.id, state, size + 1, (str(cursor[0]), str(cursor[1])) if cursor else None
-            )
+            domain.MembersPage(self.id, state, size + 1, (cursor[0], cursor[1]) if cursor else None)
         )
         users = await info.context.loaders.users.load_many([r.user_id for r in records])
         items = [

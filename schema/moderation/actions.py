@@ -60,9 +60,9 @@ class ModerationActionsQuery:
         if circle is None:
             return None
         size = page_size(info, first)
-        cursor = decode_cursor(after, 1)
+        cursor = decode_cursor(after, str)
         records = await domain.mod_log_page(
-            info.context.graph, cid, first=size + 1, after=str(cursor[0]) if cursor else None
+            info.context.graph, cid, first=size + 1, after=cursor[0] if cursor else None
         )
         return connection(
             [ModAction(id=r.id, record=r, log_circle=circle) for r in records],

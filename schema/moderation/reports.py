@@ -196,9 +196,9 @@ class ReportsQuery:
         if circle is None or await moderated_circle(info, circle) is None:
             return None
         size = page_size(info, first)
-        cursor = decode_cursor(after, 1)
+        cursor = decode_cursor(after, str)
         records = await domain.queue_page(
-            info.context.graph, circle, first=size + 1, after=str(cursor[0]) if cursor else None
+            info.context.graph, circle, first=size + 1, after=cursor[0] if cursor else None
         )
         return connection(
             [Report(id=r.id, record=r) for r in records],
@@ -216,9 +216,9 @@ class ReportsQuery:
         if circle is None or await moderated_circle(info, circle) is None:
             return None
         size = page_size(info, first)
-        cursor = decode_cursor(after, 1)
+        cursor = decode_cursor(after, str)
         records = await domain.appeals_page(
-            info.context.graph, circle, first=size + 1, after=str(cursor[0]) if cursor else None
+            info.context.graph, circle, first=size + 1, after=cursor[0] if cursor else None
         )
         return connection(
             [Appeal(id=r.id, record=r) for r in records],

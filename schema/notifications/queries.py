@@ -5,8 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from graph import notifications as domain
-from graph.errors import ErrorCode
-from schema.core import ClientError, Info, page_size
+from schema.core import Info, page_size
 from schema.notifications.types import Notification
 from schema.pagination import Connection, connection, decode_cursor, encode_cursor
 
@@ -27,11 +26,8 @@ class NotificationsQuery:
         viewer = info.context.viewer.id
         if viewer is None:
             return connection([], first=size, cursor_of=lambda n: "")
-        cursor = decode_cursor(after, 2)
-        try:
-            keyset = (int(cursor[0]), str(cursor[1])) if cursor else None
-        except (TypeError, ValueError) as exc:
-            raise ClientError("invalid cursor", ErrorCode.INVALID_INPUT) from exc
+        cursor = decode_cursor(after, int, str)
+        keyset = (cursor[0], cursor[1]) if cursor else None
         records = await domain.notifications_page(
             info.context.graph, viewer, unread_only=unread_only, first=size + 1, after=keyset
         )

@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from graph import notifications as domain
-from schema.core import Info
+from schema.core import Info, live_subscription, still_signed_in
 from schema.notifications.types import Notification
 from workers.notifications import live_ids
 
@@ -23,8 +23,10 @@ class NotificationsSubscription:
         viewer = ctx.viewer.id
         if viewer is None:
             return
-        async with live_ids(ctx.redis, viewer) as stream:
+        async with live_subscription(info), live_ids(ctx.services, viewer) as stream:
             async for notification_id in stream:
+                if not await still_signed_in(info):
+                    return
                 # Only the recipient's shown notifications; a socket lives long, so each
                 # event reads through fresh loaders: what was hidden since stays hidden.
                 found = await domain.notifications_by_ids(ctx.graph, viewer, [notification_id])

@@ -8,7 +8,7 @@ import strawberry
 
 from graph import social
 from schema.core import Info, page_size, resolve_node
-from schema.pagination import Connection, connection, decode_cursor, encode_cursor
+from schema.pagination import Connection, Instant, connection, decode_cursor, encode_cursor
 from schema.people.types import FriendRequest, Suggestion, User
 from workers.suggestions import suggestions_page
 
@@ -37,12 +37,12 @@ class PeopleQuery:
         viewer = info.context.viewer.id
         if viewer is None:
             return connection([], first=size, cursor_of=lambda _: "")
-        cursor = decode_cursor(after, 2)
+        cursor = decode_cursor(after, float, str)
         rows = await suggestions_page(
             info.context.services,
             viewer,
             first=size,
-            after=(float(cursor[0]), str(cursor[1])) if cursor else None,
+            after=(cursor[0], cursor[1]) if cursor else None,
         )
         return connection(
             [Suggestion.build(scored, record) for scored, record in rows],
@@ -65,13 +65,13 @@ class PeopleQuery:
         viewer = info.context.viewer.id
         if viewer is None:
             return _empty()
-        cursor = decode_cursor(after, 2)
+        cursor = decode_cursor(after, Instant, str)
         records = await social.incoming_requests_page(
             info.context.graph,
             viewer,
             outgoing=bool(outgoing),
             first=size + 1,
-            after=(str(cursor[0]), str(cursor[1])) if cursor else None,
+            after=(cursor[0], cursor[1]) if cursor else None,
         )
         return connection(
             [FriendRequest.from_record(r) for r in records],

@@ -80,9 +80,9 @@ class User(relay.Node):
         if not self._is_viewer(info) and not await self._is_friend(info):
             return None
         size = page_size(info, first)
-        cursor = decode_cursor(after, 1)
+        cursor = decode_cursor(after, str)
         ids = await info.context.loaders.friends.load(
-            social.FriendsPage(self.id, size + 1, str(cursor[0]) if cursor else None)
+            social.FriendsPage(self.id, size + 1, cursor[0] if cursor else None)
         )
         records = await info.context.loaders.users.load_many(ids)
         friends = [User.from_record(r) for r in records if r is not None]

@@ -12,17 +12,18 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from graph import feeds as graph_feeds
+from graph import posts as graph_posts
 from graph.circles import Role, State
 from graph.feeds import FeedView
 from graph.posts import PostAccess, PostRecord, ViewerFacts
-from schema.core import Info, page_size
+from schema.core import Info, live_subscription, page_size, still_signed_in
 from schema.pagination import Connection, connection, decode_cursor, encode_cursor
 from schema.posts.types import Post
 from workers import home, timelines
 from workers.redis import UNAVAILABLE
 
 
-def _as_post(record: PostRecord, viewer_id: str, view: FeedView) -> Post:
+def _as_post(record: PostRecord, viewer_id: str, view: FeedView, hidden_comments: int) -> Post:
     """A feed entry as the Post type, with the facts the read rules need (from the feed
     view, already checked), so hydration needs no Neo4j round trip."""
     role = view.circles.get(record.circle_id) if record.circle_id else None
@@ -31,21 +32,30 @@ def _as_post(record: PostRecord, viewer_id: str, view: FeedView) -> Post:
         state=State.MEMBER if record.circle_id else State.NONE,
         role=Role(role) if role else None,
         friend=record.author_id in view.friends,
+        hidden_comments=hidden_comments,
     )
     return Post(id=record.id, item=PostAccess(post=record, facts=facts))
 
 
 async def _hydrate(info: Info, records: list[PostRecord], view: FeedView) -> list[Post]:
     """Prime the loaders with what the feed view already says: the posts, the viewer's
-    reactions (from Redis), the blocks; the authors load in one batch."""
+    reactions (from Redis), the blocks; the authors load in one batch. Only a viewer who
+    blocks someone (or is blocked) needs Neo4j: to leave those people's comments out of
+    the counts."""
     ctx = info.context
     viewer = ctx.viewer.id
     assert viewer is not None
     ctx.loaders.know_blocked(view.blocked)
-    flags = await timelines.reacted_to(ctx.redis, viewer, [p.id for p in records])
+    ids = [p.id for p in records]
+    flags = await timelines.reacted_to(ctx.redis, viewer, ids)
+    hidden = (
+        await graph_posts.hidden_comment_counts(ctx.graph, viewer, ids)
+        if view.blocked and ids
+        else {}
+    )
     posts = []
     for record, flag in zip(records, flags, strict=True):
-        post = _as_post(record, viewer, view)
+        post = _as_post(record, viewer, view, hidden.get(record.id, 0))
         ctx.loaders.posts.prime(post.id, post.item)
         ctx.loaders.reacted.prime(post.id, flag)
         posts.append(post)
@@ -87,8 +97,8 @@ class FeedQuery:
         viewer = info.context.viewer.id
         if viewer is None:
             return connection([], first=size, cursor_of=lambda p: "")
-        cursor = decode_cursor(after, 2)
-        keyset = (int(cursor[0]), str(cursor[1])) if cursor else None
+        cursor = decode_cursor(after, int, str)
+        keyset = (cursor[0], cursor[1]) if cursor else None
         posts = await _from_cache(info, viewer, size, keyset)
         if posts is None:
             posts = await _from_graph(info, viewer, size, keyset)
@@ -107,8 +117,10 @@ class FeedSubscription:
         viewer = ctx.viewer.id
         if viewer is None:
             return
-        async with home.live_posts(ctx.services, viewer) as stream:
+        async with live_subscription(info), home.live_posts(ctx.services, viewer) as stream:
             async for post_id in stream:
+                if not await still_signed_in(info):
+                    return
                 # A socket lives long: each post is judged by what holds now.
                 ctx.fresh_loaders()
                 found: tuple[PostRecord, FeedView] | None = None

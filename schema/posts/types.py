@@ -10,8 +10,7 @@ import strawberry
 from strawberry import relay
 
 from graph import posts as domain
-from graph.errors import ErrorCode
-from schema.core import ClientError, Info, page_size
+from schema.core import Info, page_size
 from schema.pagination import Connection, connection, decode_cursor, encode_cursor
 from schema.people.types import User
 
@@ -120,9 +119,9 @@ class Post(relay.Node):
     def reaction_count(self) -> int:
         return self.record.reaction_count
 
-    @strawberry.field
+    @strawberry.field(description="Comments the viewer may see.")
     def comment_count(self) -> int:
-        return self.record.comment_count
+        return max(0, self.record.comment_count - self.item.facts.hidden_comments)
 
     @strawberry.field
     async def viewer_reacted(self, info: Info) -> bool:
@@ -146,9 +145,9 @@ class Post(relay.Node):
         self, info: Info, first: int | None = 20, after: str | None = None
     ) -> Connection[Comment]:
         size = page_size(info, first)
-        cursor = decode_cursor(after, 1)
+        cursor = decode_cursor(after, str)
         records = await info.context.loaders.comments.load(
-            domain.CommentsPage(self.id, size + 1, str(cursor[0]) if cursor else None)
+            domain.CommentsPage(self.id, size + 1, cursor[0] if cursor else None)
         )
         return connection(
             [Comment.from_record(r) for r in records],
@@ -162,11 +161,8 @@ async def circle_posts(
 ) -> Connection[Post]:
     """A circle's posts, newest first; the caller has checked ``access(...).posts``."""
     size = page_size(info, first)
-    cursor = decode_cursor(after, 2)
-    try:
-        keyset = (int(cursor[0]), str(cursor[1])) if cursor else None
-    except (TypeError, ValueError) as exc:
-        raise ClientError("invalid cursor", ErrorCode.INVALID_INPUT) from exc
+    cursor = decode_cursor(after, int, str)
+    keyset = (cursor[0], cursor[1]) if cursor else None
     ids = await info.context.loaders.circle_posts.load(
         domain.CirclePostsPage(circle_id, moderator, size + 1, keyset)
     )
