@@ -53,17 +53,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
         watcher = asyncio.create_task(effects.watch(services, stop), name="effects-watch")
         sockets = Sockets(max_per_user=settings.max_sockets_per_user)
         app.state.sockets = sockets
-        control = asyncio.create_task(sockets.follow_control(services), name="live-control")
+        control = asyncio.create_task(sockets.follow_control(services, stop), name="live-control")
         try:
             yield
         finally:
             stop.set()
-            control.cancel()
+            await services.live.close()  # ends every live stream, the control one too
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             with contextlib.suppress(asyncio.CancelledError):
                 await control
-            await services.live.close()
             await redis.aclose()
             await driver.close()
 

@@ -1,5 +1,5 @@
 """The ``quanzi`` command line: serve, worker, migrate, stack, token, schema, demo, feeds,
-insights."""
+insights, queries."""
 
 from __future__ import annotations
 
@@ -377,6 +377,58 @@ def insights_refresh() -> None:
         f"{report.people} people, {report.merchants} merchants, {report.places} places "
         f"in the area index, {report.seconds:.1f}s"
     )
+
+
+@main.group()
+def queries() -> None:
+    """Persisted queries: the allow-list of operations (QUANZI_PERSISTED_QUERIES)."""
+
+
+@queries.command("register")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path))
+def queries_register(file: pathlib.Path) -> None:
+    """Register the operations of FILE: a .graphql document (each operation with its
+    fragments) or an Apollo persisted-query manifest (.json). Prints each id and name."""
+    from graphql import build_schema
+
+    from actions.queries import register_operations
+    from schema.persisted import operations_of
+    from schema.root import sdl
+    from workers.services import open_services
+
+    try:
+        operations = operations_of(
+            file.read_text(encoding="utf-8"),
+            build_schema(sdl()),
+            manifest=file.suffix == ".json",
+        )
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{file}: {exc}") from exc
+
+    async def _run() -> int:
+        async with open_services(get_settings()) as services:
+            return await register_operations(services, operations)
+
+    created = asyncio.run(_run())
+    for operation in operations:
+        click.echo(f"{operation.id}  {operation.name or '(anonymous)'}")
+    click.echo(f"{len(operations)} operations, {created} new")
+
+
+@queries.command("list")
+def queries_list() -> None:
+    """The registered operations, by id and name."""
+    from graph import queries as registered
+    from graph.driver import connect
+
+    async def _run() -> list[str]:
+        async with connect(get_settings()) as graph:
+            return [
+                f"{o.id}  {o.name or '(anonymous)'}" for o in await registered.registered(graph)
+            ]
+
+    for line in asyncio.run(_run()):
+        click.echo(line)
 
 
 def _register_stack() -> None:

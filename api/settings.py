@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # What one operation may cost before it runs (schema/cost.py): about the objects it
     # would resolve, each page size multiplying what is nested in it.
     max_query_cost: int = Field(default=10_000, ge=1)
+    # Persisted queries (schema/persisted.py): apq (clients may send hashes), allowlist
+    # (only operations registered with `quanzi queries register` run), or off.
+    persisted_queries: Literal["off", "apq", "allowlist"] = "apq"
     # Live subscriptions: per websocket, and websockets per user in one API process.
     max_subscriptions_per_socket: int = Field(default=10, ge=1)
     max_sockets_per_user: int = Field(default=5, ge=1)

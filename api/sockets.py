@@ -85,10 +85,10 @@ class Sockets:
         for socket in tuple(self.by_user.get(user_id, ())):
             await socket.close(close_reason("UNAUTHENTICATED", message))
 
-    async def follow_control(self, services: Services) -> None:
-        """Close the sockets any process asks to close (``workers.live.end_sockets``);
-        runs until cancelled."""
-        while True:
+    async def follow_control(self, services: Services, stop: asyncio.Event) -> None:
+        """Close the sockets any process asks to close (``workers.live.end_sockets``),
+        until ``stop`` is set and the hub closes."""
+        while not stop.is_set():
             try:
                 async with services.live.listen(keys.LIVE_CONTROL) as orders:
                     async for raw in orders:

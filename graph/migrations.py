@@ -61,6 +61,9 @@ STATEMENTS: tuple[LiteralString, ...] = (
     "CREATE CONSTRAINT effect_id IF NOT EXISTS FOR (n:Effect) REQUIRE n.id IS UNIQUE",
     "CREATE RANGE INDEX effect_created_at_ms IF NOT EXISTS FOR (n:Effect) ON (n.createdAtMs)",
     "CREATE INDEX effect_stalled IF NOT EXISTS FOR (n:Effect) ON (n.stalled)",
+    # the allow-list of persisted queries (graph/queries.py)
+    "CREATE CONSTRAINT persisted_query_id IF NOT EXISTS "
+    "FOR (n:PersistedQuery) REQUIRE n.id IS UNIQUE",
 )
 
 

@@ -44,6 +44,7 @@ from schema.people.contacts import ContactsMutation
 from schema.people.interactions import InteractionsMutation
 from schema.people.mutations import PeopleMutation
 from schema.people.queries import PeopleQuery
+from schema.persisted import PersistedQueries, Registry
 from schema.posts.feed import FeedQuery, FeedSubscription
 from schema.posts.mutations import PostsMutation
 from schema.posts.queries import PostsQuery
@@ -103,6 +104,8 @@ def make_schema(settings: Settings | None = None) -> strawberry.Schema:
     ]
     # Factories: Strawberry builds fresh extensions per request (the caches are shared).
     extensions: list[Any] = [
+        # First: it may supply the document (from a hash) or refuse it, before parsing.
+        partial(PersistedQueries, mode=settings.persisted_queries, registry=Registry()),
         partial(ParserCache, maxsize=settings.graphql_cache_size),
         partial(ValidationCache, maxsize=settings.graphql_cache_size),
         partial(MaxTokensLimiter, max_token_count=settings.max_tokens),

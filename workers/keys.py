@@ -126,6 +126,14 @@ def notification_channel(user_id: str) -> str:
     return f"{PREFIX}:notif:live:{user_id}"
 
 
+# ---------------------------------------------------------------- persisted queries
+
+
+def persisted_query(sha256: str) -> str:
+    """The text of an automatically persisted query, by its SHA-256 (APQ)."""
+    return f"{PREFIX}:apq:{sha256}"
+
+
 # ---------------------------------------------------------------- trust and safety
 
 

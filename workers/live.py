@@ -2,7 +2,10 @@
 
 A websocket subscription asks the ``Hub`` for a channel's messages; the hub subscribes the
 process's one pub/sub connection to a channel while anyone listens to it, reads it in one
-task and hands each message to every local listener's bounded queue. So thousands of
+task and hands each message to every local listener's bounded queue. One task at a time
+uses the connection (redis-py's pub/sub is not safe for a command sent while another
+task waits for a message), so the reader waits ``POLL_SECONDS`` at most before letting a
+subscribe through. So thousands of
 open subscriptions cost one Redis connection, not one pooled connection each, and a
 listener that leaves (however its socket dropped) takes nothing with it. When Redis
 fails, the reader reconnects and subscribes again to whatever is still listened to.
@@ -26,6 +29,8 @@ log = logging.getLogger(__name__)
 
 _LOST: tuple[type[Exception], ...] = (*UNAVAILABLE, RuntimeError)
 QUEUE_SIZE = 256  # messages kept for a listener that reads slower than they come
+POLL_SECONDS = 0.1
+CLOSE_SECONDS = 2.0
 RECONNECT_SECONDS = 0.5
 
 
@@ -34,11 +39,13 @@ class Hub:
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self._listeners: dict[str, set[asyncio.Queue[str]]] = {}
+        self._listeners: dict[str, set[asyncio.Queue[str | None]]] = {}
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # the listeners; taken before ``_io`` when both are
+        self._io = asyncio.Lock()  # the connection
         self.dropped = 0  # messages a full queue could not take
+        self._closed = False
 
     @property
     def channels(self) -> int:
@@ -51,8 +58,13 @@ class Hub:
 
     @contextlib.asynccontextmanager
     async def listen(self, channel: str) -> AsyncIterator[AsyncIterator[str]]:
-        """The messages published on ``channel`` while the context lasts."""
-        queue: asyncio.Queue[str] = asyncio.Queue(maxsize=QUEUE_SIZE)
+        """The messages published on ``channel`` while the context lasts; they end when
+        the hub closes (the process stops)."""
+        queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=QUEUE_SIZE)
+        if self._closed:
+            queue.put_nowait(None)
+            yield self._messages(queue)
+            return
         await self._add(channel, queue)
         try:
             yield self._messages(queue)
@@ -60,17 +72,18 @@ class Hub:
             await self._remove(channel, queue)
 
     @staticmethod
-    async def _messages(queue: asyncio.Queue[str]) -> AsyncIterator[str]:
-        while True:
-            yield await queue.get()
+    async def _messages(queue: asyncio.Queue[str | None]) -> AsyncIterator[str]:
+        while (message := await queue.get()) is not None:
+            yield message
 
-    async def _add(self, channel: str, queue: asyncio.Queue[str]) -> None:
+    async def _add(self, channel: str, queue: asyncio.Queue[str | None]) -> None:
         async with self._lock:
             queues = self._listeners.setdefault(channel, set())
             queues.add(queue)
             if len(queues) == 1:
                 try:
-                    await self._connection().subscribe(channel)
+                    async with self._io:
+                        await self._connection().subscribe(channel)
                 except UNAVAILABLE:
                     queues.discard(queue)
                     if not queues:
@@ -79,7 +92,7 @@ class Hub:
             if self._reader is None:
                 self._reader = asyncio.create_task(self._read(), name="live-hub")
 
-    async def _remove(self, channel: str, queue: asyncio.Queue[str]) -> None:
+    async def _remove(self, channel: str, queue: asyncio.Queue[str | None]) -> None:
         async with self._lock:
             queues = self._listeners.get(channel)
             if queues is None:
@@ -90,7 +103,8 @@ class Hub:
             del self._listeners[channel]
             if self._pubsub is not None:
                 with contextlib.suppress(*UNAVAILABLE):
-                    await self._pubsub.unsubscribe(channel)
+                    async with self._io:
+                        await self._pubsub.unsubscribe(channel)
 
     def _connection(self) -> PubSub:
         if self._pubsub is None:
@@ -107,7 +121,10 @@ class Hub:
                     return
                 pubsub = self._connection()
             try:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                async with self._io:
+                    message = await pubsub.get_message(
+                        ignore_subscribe_messages=True, timeout=POLL_SECONDS
+                    )
             except _LOST as exc:  # RuntimeError: a fresh connection never subscribed
                 log.warning("live hub lost redis (%r); subscribing again", exc)
                 await self._reconnect()
@@ -125,7 +142,7 @@ class Hub:
         """A new connection, subscribed to every channel someone still listens to; waits
         for Redis without holding up listeners who come or go meanwhile."""
         while True:
-            async with self._lock:
+            async with self._lock, self._io:
                 old, self._pubsub = self._pubsub, None
                 if old is not None:
                     with contextlib.suppress(Exception):
@@ -140,14 +157,20 @@ class Hub:
             await asyncio.sleep(RECONNECT_SECONDS)
 
     async def close(self) -> None:
+        """End every listener's stream (a cancellation can be lost inside redis-py; an
+        end of stream cannot), then the reader and the connection."""
+        self._closed = True
+        for queues in self._listeners.values():
+            for queue in queues:
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait(None)
         if self._reader is not None:
             self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+            await asyncio.wait([self._reader], timeout=CLOSE_SECONDS)
         if self._pubsub is not None:
             with contextlib.suppress(*UNAVAILABLE):
                 await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-        self._listeners.clear()
 
 
 async def end_sockets(redis: Redis, user_ids: Iterable[str], because: str) -> None:
