@@ -92,8 +92,11 @@ class PersistedQueries(SchemaExtension):
 
     async def on_operation(self) -> AsyncIterator[None]:
         ctx = self.execution_context
-        services = ctx.context.services
         asked = (ctx.operation_extensions or {}).get("persistedQuery")
+        if asked is None and self.mode != "allowlist":
+            yield  # an ordinary request: nothing to look up, nothing to keep
+            return
+        services = ctx.context.services
         query_id: str | None = None
         if asked is not None:
             query_id = self._checked_id(asked, ctx.query)
