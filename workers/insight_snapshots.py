@@ -21,6 +21,7 @@ question is never answered twice with fresh noise.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -126,6 +127,10 @@ class Builder:
     people: int = 0  # people with a bit (a visit at a located merchant)
     counted: int = 0  # people in at least one audience
 
+    def add_all(self, people: Iterable[graph_insights.Activity]) -> None:
+        for person in people:
+            self.add(person)
+
     def add(self, person: graph_insights.Activity) -> None:
         if person.suspended:
             return
@@ -216,8 +221,8 @@ async def compute(services: Services) -> SnapshotReport:
         since=since,
         timezone=settings.insights_timezone,
     ):
-        for person in page:
-            builder.add(person)
+        # Folding is CPU work: off the event loop, so a worker keeps taking jobs meanwhile.
+        await asyncio.to_thread(builder.add_all, page)
         after = page[-1].user_id
     keep_ms = retention_ms(settings.insights_refresh_seconds)
     located = [p for p in places if p.latitude is not None and p.id in builder.customers]
