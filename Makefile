@@ -14,11 +14,12 @@ TEST_ENV := QUANZI_ENV=test \
 	QUANZI_REDIS_URL=redis://127.0.0.1:16379/0 \
 	QUANZI_NEO4J_HEAP=1g
 
-.PHONY: help install run test stack-down test-stack-down lint bench
+.PHONY: help install run test fuzz stack-down test-stack-down lint bench
 
 help:
 	@echo "make run    - install, start Neo4j + Redis, migrate, load demo data, serve API + worker"
 	@echo "make test   - install, start the separate test stack, run the whole suite"
+	@echo "make fuzz   - a long schemathesis run against the real server (FUZZ_EXAMPLES=200)"
 	@echo "make install / lint / stack-down / test-stack-down"
 
 install: $(STAMP)
@@ -39,6 +40,15 @@ test: install
 	$(TEST_ENV) $(BIN)/quanzi stack up
 	$(TEST_ENV) $(BIN)/quanzi migrate
 	$(TEST_ENV) $(BIN)/pytest -q
+
+# A long fuzzing run (make test runs a short one): every operation, as a member and as
+# the platform, FUZZ_EXAMPLES generated requests each.
+FUZZ_EXAMPLES ?= 200
+fuzz: install
+	$(TEST_ENV) $(BIN)/quanzi stack up
+	$(TEST_ENV) $(BIN)/quanzi migrate
+	$(TEST_ENV) QUANZI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) QUANZI_FUZZ_ROLES=member,admin \
+		$(BIN)/pytest -q tests/test_fuzz.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -9,6 +9,7 @@ from neo4j import AsyncManagedTransaction
 
 from actions import effects
 from graph import contacts
+from graph.contacts import Stored
 from graph.errors import Problem
 from graph.users import UserRecord
 from workers.services import Services
@@ -16,7 +17,7 @@ from workers.services import Services
 
 @dataclass(frozen=True)
 class UploadResult:
-    matched: int
+    matched: int  # mutual matches only: whether a number is registered is not told
     problems: list[Problem]
 
 
@@ -28,14 +29,13 @@ async def upload_contacts(
     prepared = contacts.prepare_upload(phone_numbers, pepper=services.settings.pepper)
     await effects.rate_limit(services, "contacts_upload", user, contacts.FIELD)
 
-    async def work(tx: AsyncManagedTransaction) -> list[str]:
+    async def work(tx: AsyncManagedTransaction) -> Stored:
         return await contacts.store(tx, user.id, prepared.hashes)
 
-    matched = await effects.commit(
-        services,
-        work,
-        lambda found: (
-            effects.neighbourhood_changed((user.id, *found)) if prepared.hashes else effects.NONE
-        ),
-    )
-    return UploadResult(matched=len(matched), problems=prepared.problems())
+    def effects_of(done: Stored) -> effects.Effects:
+        if not prepared.hashes:
+            return effects.NONE
+        return effects.neighbourhood_changed((user.id, *done.matched))
+
+    stored = await effects.commit(services, work, effects_of)
+    return UploadResult(matched=len(stored.mutual), problems=prepared.problems())

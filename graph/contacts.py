@@ -2,7 +2,8 @@
 
 Raw numbers exist only in the request: they are normalised, hashed with the pepper and
 dropped. Nothing here logs, and no error message names a number except the invalid
-examples handed back to the viewer who sent them.
+examples handed back to the viewer who sent them. An upload is no registration oracle:
+the uploader learns only of matches they could know anyway (``Stored.mutual``).
 """
 
 from __future__ import annotations
@@ -72,22 +73,34 @@ def prepare_upload(phone_numbers: Sequence[str], *, pepper: bytes) -> PreparedUp
     return PreparedUpload(list(seen), invalid_count, examples)
 
 
-async def store(tx: AsyncManagedTransaction, user_id: str, hashes: Sequence[str]) -> list[str]:
-    """Keep the hashes as the user's contacts; return the ids of the users they match.
+@dataclass(frozen=True)
+class Stored:
+    """Who an upload matched: everyone (their suggestions change), and those the uploader
+    may be told of (they have the uploader's number too, and may be found)."""
+
+    matched: list[str]
+    mutual: list[str]
+
+
+async def store(tx: AsyncManagedTransaction, user_id: str, hashes: Sequence[str]) -> Stored:
+    """Keep the hashes as the user's contacts; return whom they match.
 
     The user's own number is neither kept nor matched. A match is another user whose
-    ``phoneHash`` is among the hashes, with no block between the two either way. Written
-    in UNWIND batches; idempotent (MERGE), so a retry or a repeated upload changes nothing
-    but ``at``.
+    ``phoneHash`` is among the hashes, with no block between the two either way; it is
+    mutual when that user is discoverable, not suspended and holds the uploader's number
+    too. Written in UNWIND batches; idempotent (MERGE), so a retry or a repeated upload
+    changes nothing but ``at``.
     """
     at = datetime.now(UTC)
     matched: dict[str, None] = {}
+    mutual: dict[str, None] = {}
     for start in range(0, len(hashes), BATCH_SIZE):
         batch = list(hashes[start : start + BATCH_SIZE])
         result = await tx.run(_STORE_BATCH, userId=user_id, hashes=batch, at=at)
         record = await result.single(strict=True)
         matched.update(dict.fromkeys(record["matched"]))
-    return list(matched)
+        mutual.update(dict.fromkeys(record["mutual"]))
+    return Stored(list(matched), list(mutual))
 
 
 _STORE_BATCH: LiteralString = """
@@ -100,5 +113,9 @@ _STORE_BATCH: LiteralString = """
     WITH me, h
     OPTIONAL MATCH (u:User {phoneHash: h})
     WHERE u <> me AND NOT (me)-[:BLOCKED]-(u)
-    RETURN collect(DISTINCT u.id) AS matched
+    RETURN collect(DISTINCT u.id) AS matched,
+           collect(DISTINCT CASE
+               WHEN coalesce(u.discoverable, true) AND NOT coalesce(u.suspended, false)
+                    AND EXISTS { (u)-[:HAS_CONTACT]->(:Phone {hash: me.phoneHash}) }
+               THEN u.id END) AS mutual
 """

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from graphql import GraphQLObjectType, build_schema
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schema.root import sdl
 from tests.conftest import GQL
@@ -90,3 +92,48 @@ async def test_node_of_any_type_name_or_shape_reads_as_missing(
             body: dict[str, Any] = await client(query, {"id": global_id}, token=user["token"])
         assert body == {"data": {"node": None}}, (global_id, json.dumps(body)[:300])
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def _examples(strategy: st.SearchStrategy[Any], count: int) -> list[Any]:
+    """Hypothesis's variety, drawn up front (the requests are async)."""
+    drawn: list[Any] = []
+
+    @given(strategy)
+    @settings(max_examples=count, database=None, deadline=None)
+    def draw(value: Any) -> None:
+        drawn.append(value)
+
+    draw()
+    return drawn
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=6,
+)
+# Cursors a hostile client builds: our own encoding around parts of any shape and kind.
+CURSORS = st.lists(_JSON, max_size=4).map(lambda parts: b64(json.dumps(parts)))
+
+
+@pytest.mark.parametrize("field", sorted(PAGED))
+async def test_structured_cursors_never_fail_the_server(client: GQL, field: str) -> None:
+    user = await client.make_user("forger")
+    query = "query($after: String) " + PAGED[field]
+    for cursor in _examples(CURSORS, 30):
+        body = await client(query, {"after": cursor}, token=user["token"])
+        codes = {e["extensions"]["code"] for e in body.get("errors", [])}
+        assert codes <= {"INVALID_INPUT"}, (field, cursor, body)
+
+
+async def test_global_ids_of_any_type_and_shape_never_fail_the_server(client: GQL) -> None:
+    user = await client.make_user("prober")
+    names = st.sampled_from([*_type_names(), "Nope"])
+    ids = st.builds(lambda t, i: f"{t}:{i}", names, st.text(max_size=20)).map(
+        lambda raw: base64.b64encode(raw.encode()).decode()
+    )
+    query = """query($id: ID!) { node(id: $id) { id } user(id: $id) { id }
+      circle(id: $id) { id } post(id: $id) { id } merchant(id: $id) { id } }"""
+    for global_id in _examples(ids | st.text(max_size=40), 60):
+        body = await client(query, {"id": global_id}, token=user["token"])
+        assert "errors" not in body, (global_id, body)

@@ -80,7 +80,8 @@ async def test_matches_other_users_not_blocked_either_way(
     await block(graph, ids[3], me_id)  # they blocked me
 
     payload = await upload(client, me["token"], [*FRIENDS, STRANGER, OWN])
-    assert payload == {"matched": 2, "userErrors": []}
+    # none of them has my number: whether theirs are on Quanzi is not told
+    assert payload == {"matched": 0, "userErrors": []}
     # every number but my own is kept, as a hash, matched or not
     assert await contact_count(graph, me_id) == 5
     stored = await graph.read(
@@ -97,7 +98,7 @@ async def test_matches_other_users_not_blocked_either_way(
     assert ids[2] not in queued and ids[3] not in queued
 
     # a second upload of the same book changes nothing
-    assert (await upload(client, me["token"], FRIENDS))["matched"] == 2
+    assert (await upload(client, me["token"], FRIENDS))["matched"] == 0
     assert await contact_count(graph, me_id) == 5
     assert await phone_count(graph) == 5
 
@@ -107,7 +108,7 @@ async def test_duplicates_count_once(client: GQL, graph: Graph) -> None:
     await client.make_user(phone=FRIENDS[0])
     same = [FRIENDS[0], FRIENDS[0], " +86 138 0013 8001 ", "+86-138-0013-8001"]
     payload = await upload(client, me["token"], same)
-    assert payload == {"matched": 1, "userErrors": []}
+    assert payload == {"matched": 0, "userErrors": []}
     assert await contact_count(graph, await internal_id(graph, me["platformId"])) == 1
     assert await phone_count(graph) == 1
 
@@ -127,7 +128,7 @@ async def test_invalid_numbers_reported_once_while_valid_ones_stored(
     await client.make_user(phone=FRIENDS[0])
     bad = ["not a number", "13800138001", "+1", "+999999", "+12"]
     payload = await upload(client, me["token"], [bad[0], FRIENDS[0], *bad[1:], STRANGER])
-    assert payload["matched"] == 1
+    assert payload["matched"] == 0
     [error] = payload["userErrors"]
     assert error["code"] == "INVALID_INPUT"
     assert error["field"] == "phoneNumbers"
@@ -159,7 +160,7 @@ async def test_more_than_5000_refused_and_nothing_stored(
 
     # exactly 5000 is fine, and stored in batches
     payload = await upload(client, me["token"], numbers[1:])
-    assert payload == {"matched": 1, "userErrors": []}
+    assert payload == {"matched": 0, "userErrors": []}
     assert await contact_count(graph, me_id) == 5000
 
 
@@ -171,7 +172,7 @@ async def test_no_raw_number_in_neo4j_redis_or_logs(
     for number in FRIENDS:
         await client.make_user(phone=number)
     payload = await upload(client, me["token"], [*ALL_NUMBERS, "+86 138 0013 8004", "oops"])
-    assert payload["matched"] == 4
+    assert payload["matched"] == 0
 
     nodes = await graph.read("MATCH (n) RETURN labels(n) AS labels, properties(n) AS props")
     rels = await graph.read("MATCH ()-[r]->() RETURN type(r) AS type, properties(r) AS props")
@@ -247,3 +248,31 @@ async def test_rate_limited_with_retry_after(
     assert response.json()["data"]["uploadContacts"]["userErrors"] == []
     assert "rateLimit" not in (response.json().get("extensions") or {})
     assert "retry-after" not in response.headers
+
+
+async def test_matched_tells_only_of_people_who_have_my_number_too(
+    client: GQL, graph: Graph
+) -> None:
+    """No registration oracle: an upload says how many of its numbers belong to people
+    who hold the uploader's number as well (and may be found), nothing about the rest."""
+    me = await client.make_user(phone=OWN)
+    mutual, hidden, suspended, blocked, one_sided = [
+        await client.make_user(phone=n) for n in (*FRIENDS, STRANGER)
+    ]
+    for them in (mutual, hidden, suspended, blocked):
+        assert (await upload(client, them["token"], [OWN]))["matched"] == 0  # I have none yet
+    await client(
+        "mutation { updateProfile(input: {discoverable: false}) { userErrors { code } } }",
+        token=hidden["token"],
+    )
+    await graph.write(
+        "MATCH (u:User {platformId: $p}) SET u.suspended = true", p=suspended["platformId"]
+    )
+    me_id = await internal_id(graph, me["platformId"])
+    await block(graph, await internal_id(graph, blocked["platformId"]), me_id)
+
+    payload = await upload(client, me["token"], [*FRIENDS, STRANGER])
+    assert payload == {"matched": 1, "userErrors": []}  # only the mutual, findable one
+    assert one_sided  # holds no number of mine: never counted
+    # and the mutual one, uploading again, is now told of me
+    assert (await upload(client, mutual["token"], [OWN]))["matched"] == 1

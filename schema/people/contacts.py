@@ -11,7 +11,9 @@ from schema.core import Info, UserError, mutation, signed_in, viewer_record
 @strawberry.type
 class UploadContactsPayload:
     matched: int = strawberry.field(
-        default=0, description="How many people on Quanzi the uploaded numbers belong to."
+        default=0,
+        description="How many of the uploaded numbers belong to people who have the viewer's "
+        "number too (and may be found): nothing about whether any other number is on Quanzi.",
     )
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
