@@ -1,4 +1,5 @@
-"""The ``quanzi`` command line: serve, worker, migrate, stack, token, schema, demo, feeds."""
+"""The ``quanzi`` command line: serve, worker, migrate, stack, token, schema, demo, feeds,
+insights, queries."""
 
 from __future__ import annotations
 
@@ -355,6 +356,29 @@ def feeds_rebuild(
     click.echo(
         f"timelines rebuilt: {result.rebuilt}; "
         f"dropped (inactive users, rebuilt on their next read): {result.dropped}"
+    )
+
+
+@main.group()
+def insights() -> None:
+    """Merchant insights: snapshots of the aggregates behind every release."""
+
+
+@insights.command("refresh")
+def insights_refresh() -> None:
+    """Compute a new snapshot now and publish it (later questions get new releases)."""
+    from workers.insight_snapshots import SnapshotReport, compute
+    from workers.services import open_services
+
+    async def _run() -> SnapshotReport:
+        async with open_services(get_settings()) as services:
+            return await compute(services)
+
+    report = asyncio.run(_run())
+    click.echo(
+        f"insights snapshot {report.id} computed at {report.computed_at.isoformat()}: "
+        f"{report.people} people, {report.merchants} merchants, {report.places} places "
+        f"in the area index, {report.seconds:.1f}s"
     )
 
 

@@ -6,6 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -89,6 +90,23 @@ class Settings(BaseSettings):
     # Trust and safety: distinct members' open reports that hide a post pending review
     report_hide_threshold: int = Field(default=3, ge=1)
 
+    # Merchant insights (docs/insights.md): how often a worker recomputes the snapshot of
+    # exact aggregates; the smallest group any released number describes (never below 20);
+    # the Laplace scale of every noised count; each merchant's privacy budget per day (in
+    # epsilon, summed over releases); how many interest buckets and active hours one person
+    # may add to (their strongest), which bounds the sensitivity of a release; how far back
+    # activity counts; the bounds of an area's radius; the zone of hours and budget days.
+    insights_refresh_seconds: float = Field(default=86_400.0, ge=1.0)
+    insights_privacy_threshold: int = Field(default=50, ge=20)
+    insights_noise_scale: float = Field(default=2.0, gt=0.0, le=100.0)
+    insights_daily_epsilon: float = Field(default=16.0, gt=0.0)
+    insights_interests_per_person: int = Field(default=3, ge=1, le=20)
+    insights_hours_per_person: int = Field(default=2, ge=1, le=24)
+    insights_window_days: int = Field(default=365, ge=1, le=3650)
+    insights_min_radius_meters: int = Field(default=200, ge=1)
+    insights_max_radius_meters: int = Field(default=5_000, ge=1, le=50_000)
+    insights_timezone: str = "Asia/Shanghai"
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
@@ -113,6 +131,18 @@ class Settings(BaseSettings):
                     f"{', '.join(short)} must be at least {MIN_SECRET_CHARS} characters "
                     "in production (a short HMAC key can be guessed)"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _insights_radius_bounds(self) -> Settings:
+        if self.insights_min_radius_meters > self.insights_max_radius_meters:
+            raise ValueError("QUANZI_INSIGHTS_MIN_RADIUS_METERS exceeds the maximum radius")
+        try:
+            ZoneInfo(self.insights_timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown QUANZI_INSIGHTS_TIMEZONE {self.insights_timezone!r}"
+            ) from exc
         return self
 
     @property

@@ -62,10 +62,14 @@ class Dataset:
     @property
     def key(self) -> str:
         c = self.sg.config
-        return (
+        key = (
             f"gen={GEN_VERSION};users={c.users};seed={c.seed};deg={c.avg_degree};"
             f"holdout={self.holdout}"
         )
+        # Only a non-default merchant density changes the key (loaded datasets stay valid).
+        if c.users_per_merchant != GenConfig.users_per_merchant:
+            key += f";upm={c.users_per_merchant}"
+        return key
 
 
 def make_dataset(config: GenConfig, holdout: float = 0.0) -> Dataset:

@@ -19,6 +19,9 @@ class ErrorCode(enum.Enum):
     NOT_A_CUSTOMER = "NOT_A_CUSTOMER"
     BANNED = "BANNED"
     MUTED = "MUTED"
+    # A dependency the answer needs cannot be reached, and answering without it would be
+    # wrong (merchant insights fail closed: docs/insights.md).
+    UNAVAILABLE = "UNAVAILABLE"
 
 
 @dataclass(frozen=True)

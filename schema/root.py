@@ -33,6 +33,7 @@ from schema.extensions import (
     RateLimitHeaders,
     log_errors,
 )
+from schema.insights.queries import InsightsQuery
 from schema.moderation.actions import ModerationActionsMutation, ModerationActionsQuery
 from schema.moderation.reports import ReportsMutation, ReportsQuery
 from schema.moderation.safety import SafetyMutation, SafetyQuery
@@ -60,6 +61,7 @@ class Query(
     ModerationActionsQuery,
     ReportsQuery,
     SafetyQuery,
+    InsightsQuery,
 ):
     @strawberry.field(description="Any object by its global id; null when hidden or missing.")
     async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:

@@ -138,3 +138,68 @@ def persisted_query(sha256: str) -> str:
 def crosspost(author_id: str, digest: str) -> str:
     """Circles one author posted one (normalised) text into lately (score: unix time)."""
     return f"{PREFIX}:{user_tag(author_id)}:xpost:{digest}"
+
+
+# ---------------------------------------------------------------- merchant insights
+# A snapshot's keys share the hash tag {is:SNAPSHOT} (one slot: one script may read them
+# all); a merchant's releases and budget share {im:MERCHANT} (spent and stored by one
+# script). See docs/insights.md.
+
+# The current snapshot: JSON {id, at (epoch ms), expires (epoch ms)}; replaced when the
+# next one is complete, and expiring with it.
+INSIGHTS_CURRENT = f"{PREFIX}:ins:current"
+# Held by the one worker computing a snapshot.
+INSIGHTS_REFRESH_LOCK = f"{PREFIX}:ins:refresh:lock"
+
+
+def snapshot_tag(snapshot_id: str) -> str:
+    return f"{{is:{snapshot_id}}}"
+
+
+def insights_meta(snapshot_id: str) -> str:
+    """What the snapshot holds (JSON): its categories, how many people and places."""
+    return f"{PREFIX}:{snapshot_tag(snapshot_id)}:meta"
+
+
+def insights_merchant(snapshot_id: str, merchant_id: str) -> str:
+    """Exact aggregates of one merchant's audience (JSON); never leaves the server."""
+    return f"{PREFIX}:{snapshot_tag(snapshot_id)}:m:{merchant_id}"
+
+
+def insights_places(snapshot_id: str) -> str:
+    """Geo set of the merchants with customers in the snapshot (the area index)."""
+    return f"{PREFIX}:{snapshot_tag(snapshot_id)}:places"
+
+
+def insights_customers(snapshot_id: str, merchant_id: str) -> str:
+    """Bitmap of one merchant's customers (bit i: the snapshot's person i)."""
+    return f"{PREFIX}:{snapshot_tag(snapshot_id)}:cust:{merchant_id}"
+
+
+def insights_interest(snapshot_id: str, category: str) -> str:
+    """Bitmap of the people with ``category`` among their strongest interests."""
+    return f"{PREFIX}:{snapshot_tag(snapshot_id)}:interest:{category}"
+
+
+def insights_hour(snapshot_id: str, hour: int) -> str:
+    """Bitmap of the people with ``hour`` among their most active hours."""
+    return f"{PREFIX}:{snapshot_tag(snapshot_id)}:hour:{hour}"
+
+
+def insights_scratch(snapshot_id: str, which: str) -> str:
+    """Working bitmaps of the area script (deleted before it returns)."""
+    return f"{PREFIX}:{snapshot_tag(snapshot_id)}:scratch:{which}"
+
+
+def merchant_insights_tag(merchant_id: str) -> str:
+    return f"{{im:{merchant_id}}}"
+
+
+def insights_release(merchant_id: str, snapshot_id: str, question: str) -> str:
+    """The noised answer given to one question (digest) about one snapshot (JSON)."""
+    return f"{PREFIX}:{merchant_insights_tag(merchant_id)}:rel:{snapshot_id}:{question}"
+
+
+def insights_budget(merchant_id: str, day: str) -> str:
+    """Privacy budget one merchant spent on one day (micro-epsilon, an integer)."""
+    return f"{PREFIX}:{merchant_insights_tag(merchant_id)}:budget:{day}"

@@ -23,6 +23,7 @@ from graph.driver import Graph, open_driver
 from workers.events import EventConsumer
 from workers.fanout import flush_delivered, sweep_outbox
 from workers.handlers import registry
+from workers.insight_snapshots import refresh_if_due
 from workers.queue import Consumer
 from workers.redis import open_redis
 from workers.services import Services
@@ -106,6 +107,21 @@ async def sweep_until_stopped(services: Services, stop: asyncio.Event) -> None:
         await _sleep_unless_stopped(stop, interval)
 
 
+async def snapshot_insights_until_stopped(services: Services, stop: asyncio.Event) -> None:
+    """Recompute the insights snapshot every ``insights_refresh_seconds``.
+
+    Every worker looks at most once a minute; the one that takes the lock computes a due
+    snapshot, so any number of workers make one snapshot per period.
+    """
+    every = min(60.0, services.settings.insights_refresh_seconds)
+    while not stop.is_set():
+        try:
+            await refresh_if_due(services)
+        except (RedisError, OSError, Neo4jError, DriverError) as exc:
+            log.warning("insights snapshot failed (%s: %s)", type(exc).__name__, exc)
+        await _sleep_unless_stopped(stop, every)
+
+
 async def run_worker(settings: Settings, consumer: str | None = None) -> None:
     """Consume jobs and platform events until SIGINT or SIGTERM, then close the clients.
 
@@ -155,6 +171,7 @@ async def run_worker(settings: Settings, consumer: str | None = None) -> None:
             consume_until_stopped(jobs, stop, services),
             consume_until_stopped(events, stop, services),
             sweep_until_stopped(services, stop),
+            snapshot_insights_until_stopped(services, stop),
             effects.watch(services, stop),
         )
         log.info("worker %s stopping", name)

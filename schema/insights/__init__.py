@@ -1,0 +1,1 @@
+"""Merchant insights: noised aggregates about a merchant's audience and about an area."""
