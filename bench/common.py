@@ -51,14 +51,26 @@ def write_result(name: str, out: dict[str, Any]) -> Path:
     return path
 
 
+# Rows per transaction when clearing the graph: relationships first (a hub's thousands
+# of relationships would otherwise all go in the transaction that deletes the hub), then
+# the bare nodes. Each transaction stays far below dbms.memory.transaction.total.max.
+CLEAR_BATCH = 10_000
+
+
+async def clear_graph(graph: Graph, batch: int = CLEAR_BATCH) -> None:
+    """Delete every relationship, then every node, ``batch`` rows per transaction."""
+    async with graph.driver.session(database=graph.database) as session:
+        for q in (
+            "MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF $batch ROWS",
+            "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF $batch ROWS",
+        ):
+            result = await session.run(q, batch=batch)
+            await result.consume()
+
+
 async def reset(graph: Graph, redis: Redis) -> None:
-    """An empty graph and Redis database (deleted in batches: circles of 50,000)."""
-    while True:
-        result = await graph.write(
-            "MATCH (n) WITH n LIMIT 20000 DETACH DELETE n RETURN count(*) AS n"
-        )
-        if result.records[0]["n"] == 0:
-            break
+    """An empty graph and Redis database (cleared in bounded batches)."""
+    await clear_graph(graph)
     await redis.flushdb()
 
 

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from api.settings import Settings, get_settings
+from bench.common import clear_graph
 from bench.socialgen import (
     EPOCH,
     GEN_VERSION,
@@ -101,13 +102,7 @@ async def loaded_key(graph: Graph) -> str | None:
 
 async def wipe(graph: Graph) -> None:
     """Delete everything, in transactions small enough for a modest heap."""
-    async with graph.driver.session(database=graph.database) as session:
-        for q in (
-            "MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 50000 ROWS",
-            "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 20000 ROWS",
-        ):
-            result = await session.run(q)  # type: ignore[arg-type]
-            await result.consume()
+    await clear_graph(graph)
 
 
 async def sync_ids(graph: Graph, ds: Dataset) -> None:

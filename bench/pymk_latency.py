@@ -75,6 +75,40 @@ def pick_sample(ds: Dataset, size: int, seed: int) -> dict[str, list[int]]:
     }
 
 
+async def verify_sample(graph: Graph, ds: Dataset, sample: dict[str, list[int]]) -> dict[str, Any]:
+    """Every sampled user exists with the degree the dataset gives it; raises otherwise.
+
+    A sample of ids that match no user times nothing (every query returns at once), so
+    the benchmark refuses to run on one.
+    """
+    want = ds.sg.degrees(ds.train)
+    idx = [i for ids in sample.values() for i in ids]
+    result = await graph.read(
+        "UNWIND $ids AS id OPTIONAL MATCH (u:User {id: id}) "
+        "RETURN id, u IS NOT NULL AS found, COUNT { (u)-[:FRIEND]-() } AS degree",
+        ids=[ds.ids[i] for i in idx],
+    )
+    got = {r["id"]: (r["found"], r["degree"]) for r in result.records}
+    missing = [ds.ids[i] for i in idx if not got.get(ds.ids[i], (False, 0))[0]]
+    if missing:
+        raise RuntimeError(f"{len(missing)} sampled users are not in the graph, e.g. {missing[:3]}")
+    wrong = [
+        (ds.ids[i], int(want[i]), got[ds.ids[i]][1])
+        for i in idx
+        if got[ds.ids[i]][1] != int(want[i])
+    ]
+    if wrong:
+        raise RuntimeError(
+            f"{len(wrong)} sampled users have another degree in the graph than in the "
+            f"dataset (id, wanted, found), e.g. {wrong[:3]}"
+        )
+    hub_degrees = sorted((got[ds.ids[i]][1] for i in sample["hub"]), reverse=True)
+    if not hub_degrees or hub_degrees[0] < 10 * max(1.0, float(np.median(want))):
+        raise RuntimeError(f"the hubs are not hubs in the graph: degrees {hub_degrees}")
+    print(f"sample checked: {len(idx)} users found, hub degrees {hub_degrees}", flush=True)
+    return {"users_found": len(idx), "hub_degrees": hub_degrees}
+
+
 def stats(xs: list[float]) -> dict[str, float]:
     a = np.asarray(xs) * 1000.0
     return {
@@ -251,12 +285,10 @@ async def _main(args: argparse.Namespace) -> None:
         flush=True,
     )
     sample = pick_sample(ds, args.sample, args.seed)
-    groups = {g: [ds.ids[i] for i in idx] for g, idx in sample.items()}
-    platform_ids = {ds.ids[i]: ds.sg.platform_ids[i] for idx in sample.values() for i in idx}
     out: dict[str, Any] = {
         "users": ds.sg.n,
         "friendships": len(ds.train),
-        "sample": {g: len(v) for g, v in groups.items()},
+        "sample": {g: len(v) for g, v in sample.items()},
         "sample_degrees": {
             g: {
                 "median": float(np.median(deg[idx])),
@@ -271,6 +303,10 @@ async def _main(args: argparse.Namespace) -> None:
         t0 = time.perf_counter()
         await load(graph, ds, settings, direct=args.direct_load)
         out["load_seconds"] = time.perf_counter() - t0
+        # Only now: load() replaces ds.ids by the ids the import stored.
+        groups = {g: [ds.ids[i] for i in idx] for g, idx in sample.items()}
+        platform_ids = {ds.ids[i]: ds.sg.platform_ids[i] for idx in sample.values() for i in idx}
+        out["sample_check"] = await verify_sample(graph, ds, sample)
         t0 = time.perf_counter()
         out["query"] = await query_latency(
             graph, groups, rounds=args.rounds, warmup=args.warmup, seed=args.seed
