@@ -8,10 +8,11 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from actions import safety
 from actions.interactions import record_interactions
 from graph import interactions, merchants
 from graph.driver import Graph
-from tests.conftest import GQL
+from tests.conftest import GQL, RoundTrips
 from tests.test_friends import BLOCK, befriend, send
 from workers import jobs, keys, suggestions
 from workers.queue import Job
@@ -132,10 +133,11 @@ async def test_undiscoverable_excluded(client: GQL) -> None:
     assert handles(await pymk(client, lin)) == []
 
 
-async def test_suspended_excluded(client: GQL, graph: Graph) -> None:
+async def test_suspended_excluded(client: GQL, graph: Graph, services: Services) -> None:
     lin, _, _, _zhao = await triangle(client)
     assert handles(await pymk(client, lin)) == ["zhao"]
-    await graph.write("MATCH (u:User {handle: 'zhao'}) SET u.suspended = true")
+    assert handles(await pymk(client, lin)) == ["zhao"]  # served from the cached list
+    await safety.suspend_user(services, (await _ids(graph))["zhao"], suspended=True)
     assert handles(await pymk(client, lin)) == []
 
 
@@ -343,3 +345,42 @@ async def test_shared_circles_suggest_and_smaller_circles_weigh_more(client: GQL
     ]
     for node in nodes:
         assert all("读书会" not in r["text"] and "跑团" not in r["text"] for r in node["reasons"])
+
+
+PYMK_PAGE = """query { peopleYouMayKnow(first: 10) { edges { node { score
+  user { id handle displayName } reasons { kind count text } } } } }"""
+
+
+async def test_cached_page_costs_no_neo4j_round_trip(
+    client: GQL, graph: Graph, round_trips: RoundTrips
+) -> None:
+    lin, _chen, _wang, zhao = await triangle(client)
+    first = await client(PYMK_PAGE, token=lin["token"])  # computes and caches the list
+    with round_trips.counting() as trips:
+        second = await client(PYMK_PAGE, token=lin["token"])
+    assert second == first
+    assert [e["node"]["user"]["handle"] for e in second["data"]["peopleYouMayKnow"]["edges"]] == [
+        "zhao"
+    ]
+    assert trips.sessions == 0, (trips.sessions, trips.calls)
+    # a write that hides zhao (a block) bumps the version: the next page asks Neo4j again
+    await client(BLOCK, {"id": zhao["id"]}, token=lin["token"])
+    with round_trips.counting() as trips:
+        third = await client(PYMK_PAGE, token=lin["token"])
+    assert third["data"]["peopleYouMayKnow"]["edges"] == []
+    assert trips.sessions > 0
+
+
+async def test_list_computed_before_a_write_is_not_served_after_it(
+    client: GQL, graph: Graph, redis: Redis, services: Services
+) -> None:
+    """A slow refresh that read the graph before a block, and stores after it, stores a
+    list of the older version: it is recomputed, never shown."""
+    lin, _, _, zhao = await triangle(client)
+    ids = await _ids(graph)
+    version = await suggestions.current_version(redis, ids["lin"])
+    slow = await suggestions.compute_entry(services, ids["lin"], version)  # before the block
+    await client(BLOCK, {"id": zhao["id"]}, token=lin["token"])
+    await suggestions.store(redis, ids["lin"], slow)  # ... stored after it
+    assert ids["zhao"] in (await redis.get(keys.suggestions(ids["lin"])) or "")
+    assert handles(await pymk(client, lin)) == []

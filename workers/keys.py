@@ -33,6 +33,13 @@ def suggestions(user_id: str) -> str:
     return f"{PREFIX}:{user_tag(user_id)}:pymk"
 
 
+def suggestions_version(user_id: str) -> str:
+    """Bumped by every change to a user's neighbourhood (friends, blocks, requests,
+    dismissals, contacts, payments, circles); a cached list made under another version
+    is never served."""
+    return f"{PREFIX}:{user_tag(user_id)}:pymk:v"
+
+
 def rate_bucket(action: str, user_id: str) -> str:
     """Token bucket of one user for one action."""
     return f"{PREFIX}:{user_tag(user_id)}:rl:{action}"

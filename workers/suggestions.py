@@ -1,10 +1,23 @@
 """Precomputed people-you-may-know lists in Redis, and the job that refreshes them.
 
-A user's list is computed live on a cache miss and stored; when their neighbourhood
-changes (friend added or removed, block, dismissal, new contact or payment) the list is
-dropped at once and a refresh job recomputes it in the background for active users.
-Reads always re-check the exclusions against Neo4j, so a stale list never leaks; when
-Redis fails, the list is computed live.
+A user's list is computed live on a cache miss and stored together with the viewer's
+blocks (either way) and the neighbourhood version it was computed under. Every change to
+the user's neighbourhood (friend added or removed, block, request, dismissal, new
+contact, payment or circle) is an effect of its write: it bumps the version and drops
+the list, and a refresh job recomputes it in the background for active users.
+
+Serving a cached page needs no Neo4j round trip when nothing changed:
+
+- the pair rules (friends, blocks, pending requests, dismissals) hold because the list's
+  version still equals the viewer's current version — a list computed before such a
+  write (even one stored after it, by a slow worker) carries the older version and is
+  recomputed instead;
+- the candidate's own state (discoverable, suspended, handle, name) comes from the user
+  cards (``workers/cards.py``), which every write to a user drops; a candidate without a
+  card is checked against Neo4j (and its card stored).
+
+While this process may not trust Redis (``Services.derived``), or when Redis fails,
+every candidate is re-checked against Neo4j as before.
 """
 
 from __future__ import annotations
@@ -16,6 +29,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from graph.social import blocked_either_way
 from graph.suggestions import (
     Reason,
     Scored,
@@ -24,7 +38,7 @@ from graph.suggestions import (
     still_suggestible,
 )
 from graph.users import UserRecord
-from workers import jobs, keys
+from workers import cards, jobs, keys
 from workers.queue import Job, enqueue
 from workers.redis import UNAVAILABLE
 from workers.services import Services
@@ -39,13 +53,27 @@ _JOB_CHUNK = 200
 class CachedList:
     items: list[Scored]
     computed_at: float
+    version: int = 0  # the viewer's neighbourhood version it was computed under
+    blocked: frozenset[str] = frozenset()  # users blocked by or blocking the viewer then
 
 
-def _encode(items: list[Scored]) -> str:
+@dataclass(frozen=True)
+class Page:
+    rows: list[tuple[Scored, UserRecord]]
+    # The viewer's blocks, when the page was served from a list still valid for them
+    # (so a resolver need not ask Neo4j); None when unknown.
+    blocked: frozenset[str] | None
+
+
+def _encode(entry: CachedList) -> str:
     return json.dumps(
         {
-            "at": time.time(),
-            "items": [[s.user_id, s.score, [[r.kind, r.count] for r in s.reasons]] for s in items],
+            "at": entry.computed_at,
+            "v": entry.version,
+            "blocked": sorted(entry.blocked),
+            "items": [
+                [s.user_id, s.score, [[r.kind, r.count] for r in s.reasons]] for s in entry.items
+            ],
         },
         separators=(",", ":"),
     )
@@ -59,17 +87,37 @@ def _decode(raw: str) -> CachedList:
             for uid, score, reasons in data["items"]
         ],
         computed_at=float(data["at"]),
+        version=int(data.get("v", -1)),  # lists from before versions never match
+        blocked=frozenset(data.get("blocked", ())),
     )
 
 
-async def store(redis: Redis, user_id: str, items: list[Scored]) -> None:
-    await redis.set(keys.suggestions(user_id), _encode(items), ex=CACHE_TTL_SECONDS)
+def _version(raw: object) -> int:
+    return int(str(raw)) if raw is not None else 0
+
+
+async def current_version(redis: Redis, user_id: str) -> int:
+    return _version(await redis.get(keys.suggestions_version(user_id)))
+
+
+async def compute_entry(
+    services: Services, user_id: str, version: int, config: SuggestionConfig | None = None
+) -> CachedList:
+    """The list computed now; ``version`` must have been read before computing."""
+    items = await compute_suggestions(services.graph, user_id, limit=LIST_SIZE, config=config)
+    blocked = await blocked_either_way(services.graph, user_id)
+    return CachedList(items, time.time(), version, blocked)
+
+
+async def store(redis: Redis, user_id: str, entry: CachedList) -> None:
+    await redis.set(keys.suggestions(user_id), _encode(entry), ex=CACHE_TTL_SECONDS)
 
 
 async def cached_or_live(
     services: Services, user_id: str, config: SuggestionConfig | None = None
-) -> list[Scored]:
-    """The user's ranked list: from Redis when present, else computed now and stored.
+) -> tuple[CachedList, bool]:
+    """The user's ranked list, and whether it is known valid for the pair rules now
+    (served from a list of the current version while Redis is trusted).
 
     Reading also marks the user active, so background refreshes keep their list warm.
     """
@@ -77,28 +125,33 @@ async def cached_or_live(
     try:
         async with redis.pipeline(transaction=False) as pipe:
             pipe.get(keys.suggestions(user_id))
+            pipe.get(keys.suggestions_version(user_id))
             pipe.zadd(keys.SUGGESTIONS_ACTIVE, {user_id: time.time()})
-            raw, _ = await pipe.execute()
+            raw, raw_version, _ = await pipe.execute()
     except UNAVAILABLE as exc:
         services.derived.mark_stale(f"suggestions: {exc!r}")
-        return await compute_suggestions(services.graph, user_id, limit=LIST_SIZE, config=config)
+        return await compute_entry(services, user_id, -1, config), False
+    version = _version(raw_version)
     if raw is not None:
-        return _decode(raw).items
-    items = await compute_suggestions(services.graph, user_id, limit=LIST_SIZE, config=config)
+        entry = _decode(raw)
+        if entry.version == version:
+            return entry, not services.derived.stale
+    entry = await compute_entry(services, user_id, version, config)
     try:
-        await store(redis, user_id, items)
+        await store(redis, user_id, entry)
     except UNAVAILABLE as exc:
         services.derived.mark_stale(f"suggestions: {exc!r}")
-    return items
+    return entry, False
 
 
 async def neighbourhood_changed(redis: Redis, user_ids: Iterable[str]) -> None:
-    """Drop these users' lists now and queue their recomputation."""
+    """Bump these users' versions, drop their lists now and queue their recomputation."""
     ids = sorted(set(user_ids))
     if not ids:
         return
     async with redis.pipeline(transaction=False) as pipe:
         for uid in ids:
+            pipe.incr(keys.suggestions_version(uid))
             pipe.delete(keys.suggestions(uid))
         await pipe.execute()
     for start in range(0, len(ids), _JOB_CHUNK):
@@ -115,8 +168,29 @@ async def refresh(services: Services, job: Job) -> None:
     scores = await redis.zmscore(keys.SUGGESTIONS_ACTIVE, user_ids)
     for uid, seen in zip(user_ids, scores, strict=True):
         if seen is not None and seen >= since:
-            items = await compute_suggestions(services.graph, uid, limit=LIST_SIZE)
-            await store(redis, uid, items)
+            version = await current_version(redis, uid)  # before reading the graph
+            await store(redis, uid, await compute_entry(services, uid, version))
+
+
+async def _visible(
+    services: Services, user_id: str, candidate_ids: list[str], trusted: bool
+) -> dict[str, UserRecord]:
+    """The candidates that may be shown now: from their cards when the list is trusted,
+    the rest (and all of them otherwise) checked against Neo4j."""
+    found: dict[str, UserRecord] = {}
+    if trusted:
+        known = await cards.get_cards(services, candidate_ids)
+        for uid, record in known.items():
+            if record.discoverable and not record.suspended:
+                found[uid] = record
+        unknown = [u for u in candidate_ids if u not in known]
+    else:
+        unknown = candidate_ids
+    if unknown:
+        checked = await still_suggestible(services.graph, user_id, unknown)
+        found.update(checked)
+        await cards.put_cards(services, checked.values())
+    return found
 
 
 async def suggestions_page(
@@ -125,13 +199,14 @@ async def suggestions_page(
     *,
     first: int,
     after: tuple[float, str] | None,
-) -> list[tuple[Scored, UserRecord]]:
+) -> Page:
     """Up to ``first + 1`` suggestions after the keyset cursor, each re-checked now.
 
     Ordering is (score desc, id asc), so a cursor keeps its place when the list is
     recomputed between two pages.
     """
-    items = await cached_or_live(services, user_id)
+    entry, trusted = await cached_or_live(services, user_id)
+    items = entry.items
     if after is not None:
         score, last_id = after
         items = [s for s in items if (-s.score, s.user_id) > (-score, last_id)]
@@ -140,8 +215,8 @@ async def suggestions_page(
     chunk = 2 * (first + 1)
     for start in range(0, len(items), chunk):
         part = items[start : start + chunk]
-        visible = await still_suggestible(services.graph, user_id, [s.user_id for s in part])
+        visible = await _visible(services, user_id, [s.user_id for s in part], trusted)
         shown += [(s, visible[s.user_id]) for s in part if s.user_id in visible]
         if len(shown) > first:
             break
-    return shown[: first + 1]
+    return Page(shown[: first + 1], entry.blocked if trusted else None)

@@ -38,14 +38,16 @@ class PeopleQuery:
         if viewer is None:
             return connection([], first=size, cursor_of=lambda _: "")
         cursor = decode_cursor(after, float, str)
-        rows = await suggestions_page(
+        page = await suggestions_page(
             info.context.services,
             viewer,
             first=size,
             after=(cursor[0], cursor[1]) if cursor else None,
         )
+        if page.blocked is not None:  # the cached list knew the viewer's blocks
+            info.context.loaders.know_blocked(page.blocked)
         return connection(
-            [Suggestion.build(scored, record) for scored, record in rows],
+            [Suggestion.build(scored, record) for scored, record in page.rows],
             first=size,
             cursor_of=lambda s: encode_cursor(s.score, s.user.id),
         )
