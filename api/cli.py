@@ -444,3 +444,65 @@ _register_stack()
 
 if __name__ == "__main__":
     main()
+
+
+@main.group()
+def pymk() -> None:
+    """People you may know: the learned ranker."""
+
+
+@pymk.command("train")
+@click.option(
+    "--days",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    help="Friendships formed in the last DAYS are the positives.",
+)
+@click.option(
+    "--viewers",
+    type=click.IntRange(min=2),
+    default=2000,
+    help="At most this many users who made a friend since (sampled).",
+)
+@click.option(
+    "--friendships-only", is_flag=True, help="Only the features that use friendships alone."
+)
+@click.option("--seed", type=int, default=1)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=pathlib.Path),
+    default=pathlib.Path("models/pymk.json"),
+    show_default=True,
+)
+def pymk_train(
+    days: float, viewers: int, friendships_only: bool, seed: int, out: pathlib.Path
+) -> None:
+    """Train the ranker on the graph's own history and write the model file.
+
+    Serve it with QUANZI_PYMK_MODEL_PATH=OUT (API and workers read it at start).
+    """
+    import json
+
+    from graph.driver import connect
+    from graph.pymk_features import FEATURES, FRIENDSHIP_FEATURES
+    from graph.pymk_train import train, write_model
+
+    async def _run() -> object:
+        async with connect(get_settings()) as graph:
+            return await train(
+                graph,
+                days=days,
+                max_viewers=viewers,
+                seed=seed,
+                features=FRIENDSHIP_FEATURES if friendships_only else FEATURES,
+            )
+
+    try:
+        model = asyncio.run(_run())
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    from graph.pymk_model import RankerModel
+
+    assert isinstance(model, RankerModel)
+    write_model(model, out)
+    click.echo(json.dumps({"model": str(out), **model.metrics}, indent=2))

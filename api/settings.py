@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     worker_max_deliveries: int = Field(default=5, ge=1)
     worker_claim_idle_ms: int = Field(default=30_000, ge=1)
 
+    # People you may know: the ranker model written by `quanzi pymk train` (none: the
+    # hand weights); a file that cannot be used is refused at start with a logged reason
+    pymk_model_path: Path | None = None
+
     # Feeds
     fanout_max_audience: int = Field(default=2000, ge=1)  # larger circles merge at read time
     timeline_length: int = Field(default=800, ge=10, le=10_000)

@@ -14,10 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, LiteralString
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, LiteralString
 
 from graph.driver import Graph
+from graph.pymk_features import as_of_query, pair_features
 from graph.users import USER_FIELDS, UserRecord
+
+if TYPE_CHECKING:
+    from graph.pymk_model import RankerModel
 
 MUTUAL_FRIENDS = "MUTUAL_FRIENDS"
 CONTACT = "CONTACT"
@@ -39,6 +44,8 @@ class SuggestionConfig:
     sensitive_categories: tuple[str, ...] = ("medical", "adult", "pharmacy", "health")
     max_circles: int = 50  # the viewer's smallest circles considered
     circle_size_cap: int = 5000  # circles larger than this carry no signal
+    # With a model: the best this many by the hand weights are re-ranked by it.
+    rerank_pool: int = 150
     weights: dict[str, float] = field(
         default_factory=lambda: {
             MUTUAL_FRIENDS: 1.0,
@@ -168,6 +175,8 @@ def _candidates_query(sources: Sequence[Source]) -> LiteralString:
 
 
 CANDIDATES = _candidates_query(SOURCES)
+# The same on the graph as it was at $asOf (training: graph/pymk_train.py).
+CANDIDATES_AS_OF = as_of_query(CANDIDATES)
 
 
 def _score(
@@ -186,29 +195,82 @@ def _score(
     return total, reasons
 
 
-async def compute_suggestions(
-    graph: Graph, user_id: str, *, limit: int, config: SuggestionConfig | None = None
+def _params(config: SuggestionConfig) -> dict[str, Any]:
+    return {
+        "hubCap": config.hub_degree_cap,
+        "maxIntermediaries": config.max_intermediaries,
+        "perSource": config.per_source,
+        "sensitive": list(config.sensitive_categories),
+        "merchantCap": config.merchant_visit_cap,
+        "maxMerchants": config.max_merchants,
+        "circleCap": config.circle_size_cap,
+        "maxCircles": config.max_circles,
+    }
+
+
+async def hand_ranked(
+    graph: Graph, user_id: str, config: SuggestionConfig, *, as_of: datetime | None = None
 ) -> list[Scored]:
-    """The viewer's best ``limit`` suggestions, computed live from the graph."""
-    config = config or SuggestionConfig()
-    result = await graph.read(
-        CANDIDATES,
-        id=user_id,
-        hubCap=config.hub_degree_cap,
-        maxIntermediaries=config.max_intermediaries,
-        perSource=config.per_source,
-        sensitive=list(config.sensitive_categories),
-        merchantCap=config.merchant_visit_cap,
-        maxMerchants=config.max_merchants,
-        circleCap=config.circle_size_cap,
-        maxCircles=config.max_circles,
-    )
+    """Every candidate with a positive hand-weighted score, best first."""
+    if as_of is None:
+        result = await graph.read(CANDIDATES, id=user_id, **_params(config))
+    else:
+        result = await graph.read(CANDIDATES_AS_OF, id=user_id, asOf=as_of, **_params(config))
     scored = []
     for record in result.records:
         score, reasons = _score(record["signals"], config.weights)
         if score > 0:
             scored.append(Scored(record["id"], round(score, 6), tuple(reasons)))
     scored.sort(key=lambda s: (-s.score, s.user_id))
+    return scored
+
+
+async def model_ranked(
+    graph: Graph,
+    user_id: str,
+    pool: list[Scored],
+    model: RankerModel,
+    config: SuggestionConfig,
+    *,
+    now: datetime | None = None,
+    as_of: datetime | None = None,
+) -> list[Scored]:
+    """``pool`` re-ranked by the model (reasons stay those of the sources), best first."""
+    features = await pair_features(
+        graph,
+        user_id,
+        [s.user_id for s in pool],
+        hub_cap=config.hub_degree_cap,
+        max_intermediaries=config.max_intermediaries,
+        sensitive=config.sensitive_categories,
+        now=now or as_of or datetime.now(UTC),
+        as_of=as_of,
+    )
+    out = [
+        Scored(s.user_id, round(model.score(features[s.user_id]), 6), s.reasons)
+        for s in pool
+        if s.user_id in features
+    ]
+    out.sort(key=lambda s: (-s.score, s.user_id))
+    return out
+
+
+async def compute_suggestions(
+    graph: Graph,
+    user_id: str,
+    *,
+    limit: int,
+    config: SuggestionConfig | None = None,
+    model: RankerModel | None = None,
+) -> list[Scored]:
+    """The viewer's best ``limit`` suggestions, computed live from the graph: by the
+    model when one is given (over the hand weights' best ``rerank_pool``), else by the
+    hand weights."""
+    config = config or SuggestionConfig()
+    scored = await hand_ranked(graph, user_id, config)
+    if model is not None:
+        pool = scored[: max(limit, config.rerank_pool)]
+        scored = await model_ranked(graph, user_id, pool, model, config)
     top = scored[:limit]
     return await _with_exact_mutual_counts(graph, user_id, top)
 

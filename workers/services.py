@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from api.settings import Settings
 from graph.driver import Graph, open_driver
+from graph.pymk_model import RankerModel, configured_model
 from workers.live import Hub
 from workers.redis import open_redis
 
@@ -50,9 +51,12 @@ class Services:
     redis: Redis
     derived: Derived = field(default_factory=Derived)
     live: Hub = field(init=False)  # the one pub/sub connection of live subscriptions
+    # The people-you-may-know model (settings.pymk_model_path); None: the hand weights.
+    pymk_model: RankerModel | None = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "live", Hub(self.redis))
+        object.__setattr__(self, "pymk_model", configured_model(self.settings.pymk_model_path))
 
 
 @asynccontextmanager

@@ -104,7 +104,9 @@ async def compute_entry(
     services: Services, user_id: str, version: int, config: SuggestionConfig | None = None
 ) -> CachedList:
     """The list computed now; ``version`` must have been read before computing."""
-    items = await compute_suggestions(services.graph, user_id, limit=LIST_SIZE, config=config)
+    items = await compute_suggestions(
+        services.graph, user_id, limit=LIST_SIZE, config=config, model=services.pymk_model
+    )
     blocked = await blocked_either_way(services.graph, user_id)
     return CachedList(items, time.time(), version, blocked)
 
