@@ -59,6 +59,7 @@ class Dataset:
     train: np.ndarray  # (m, 2) user indexes
     held_out: np.ndarray  # (k, 2)
     holdout: float
+    train_since: np.ndarray | None = None  # seconds before EPOCH, aligned with train
 
     @property
     def key(self) -> str:
@@ -70,6 +71,8 @@ class Dataset:
         # Only a non-default merchant density changes the key (loaded datasets stay valid).
         if c.users_per_merchant != GenConfig.users_per_merchant:
             key += f";upm={c.users_per_merchant}"
+        if c.closure_share != GenConfig.closure_share:
+            key += f";closure={c.closure_share};since=gen"
         return key
 
 
@@ -79,7 +82,7 @@ def make_dataset(config: GenConfig, holdout: float = 0.0) -> Dataset:
     ids = [uuid.UUID(int=rnd.getrandbits(128), version=4).hex for _ in range(sg.n)]
     rng = np.random.default_rng(config.seed + 99_991)
     mask = rng.random(len(sg.edges)) < holdout
-    return Dataset(sg, ids, sg.edges[~mask], sg.edges[mask], holdout)
+    return Dataset(sg, ids, sg.edges[~mask], sg.edges[mask], holdout, sg.since[~mask])
 
 
 def _chunks(rows: Sequence[Any], size: int = BATCH) -> Iterator[Sequence[Any]]:
@@ -208,6 +211,8 @@ async def _load_direct(graph: Graph, ds: Dataset, settings: Settings) -> None:
         merchants,
     )
     since = rng.integers(0, 2 * HISTORY_SECONDS, len(ds.train))
+    if ds.sg.config.closure_share != GenConfig.closure_share and ds.train_since is not None:
+        since = ds.train_since  # the generator's formation times (temporal hold-out)
     friends = []
     for (a, b), s in zip(ds.train.tolist(), since.tolist(), strict=True):
         x, y = ids[a], ids[b]

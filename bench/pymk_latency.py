@@ -13,6 +13,7 @@ round) against ``{ me { id } }`` (target: p99 ratio <= 2).
 
     python -m bench.pymk_latency --users 100000 --sample 300
 
+With ``QUANZI_PYMK_MODEL_PATH`` set, the live query and the server rank by that model.
 The graph is generated and loaded into the stack named by the ``QUANZI_*`` environment
 unless the same dataset is already there. Writes ``bench/results/pymk_latency-*.json``.
 """
@@ -36,6 +37,7 @@ from bench.common import running, start_server, wait_http
 from bench.load import Dataset, load, make_dataset
 from bench.socialgen import GenConfig
 from graph.driver import Graph, connect
+from graph.pymk_model import configured_model
 
 logging.getLogger("neo4j").setLevel(logging.ERROR)
 
@@ -173,9 +175,10 @@ async def query_latency(
 
     config = SuggestionConfig()
     users = [u for ids in groups.values() for u in ids]
+    model = configured_model(get_settings().pymk_model_path)
 
     async def live(uid: str) -> Any:
-        return await compute_suggestions(graph, uid, limit=10, config=config)
+        return await compute_suggestions(graph, uid, limit=10, config=config, model=model)
 
     async def naive(uid: str) -> Any:
         return (await graph.read(NAIVE, id=uid)).records
@@ -355,6 +358,7 @@ async def _main(args: argparse.Namespace) -> None:
             f"\np99 pymk/me = {h['p99_ratio_pymk_over_me']:.3f} (target <= 2); "
             f"p50 pymk/me = {h['p50_ratio_pymk_over_me']:.3f}"
         )
+    out["model"] = str(settings.pymk_model_path) if settings.pymk_model_path else None
     out["seconds"] = time.perf_counter() - t_all
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"pymk_latency-{args.users}-{time.strftime('%Y%m%dT%H%M%S')}.json"

@@ -19,18 +19,21 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
+import numpy as np
 
 from api.settings import get_settings
 from bench.load import Dataset, load, make_dataset
-from bench.socialgen import GenConfig
+from bench.socialgen import EPOCH, GenConfig
 from graph.driver import Graph, connect
 
 logging.getLogger("neo4j").setLevel(logging.ERROR)
@@ -137,6 +140,40 @@ def resource_allocation(g: nx.Graph, u: int, k: int, rnd: random.Random) -> list
     return _top(_fof_scores(g, u, lambda f: 1.0 / g.degree(f)), k)
 
 
+def adamic_adar(g: nx.Graph, u: int, k: int, rnd: random.Random) -> list[int]:
+    return _top(_fof_scores(g, u, lambda f: 1.0 / math.log(1.0 + g.degree(f))), k)
+
+
+class PersonalisedPageRank:
+    """Personalised PageRank by power iteration (restart 0.15, 30 steps) on the graph;
+    the best non-friends."""
+
+    def __init__(self, g: nx.Graph, alpha: float = 0.85, steps: int = 30) -> None:
+        import scipy.sparse as sp
+
+        n = g.number_of_nodes()
+        edges = np.asarray(list(g.edges()), dtype=np.int64).reshape(-1, 2)
+        rows = np.concatenate([edges[:, 0], edges[:, 1]])
+        cols = np.concatenate([edges[:, 1], edges[:, 0]])
+        deg = np.bincount(rows, minlength=n).astype(float)
+        inv = np.divide(1.0, deg, out=np.zeros(n), where=deg > 0)
+        # column-stochastic transition: x' = M x spreads each node's mass to its friends
+        self.m = sp.csr_matrix((inv[rows], (cols, rows)), shape=(n, n))
+        self.g, self.alpha, self.steps, self.n = g, alpha, steps, n
+
+    def __call__(self, g: nx.Graph, u: int, k: int, rnd: random.Random) -> list[int]:
+        e = np.zeros(self.n)
+        e[u] = 1.0
+        x = e.copy()
+        for _ in range(self.steps):
+            x = self.alpha * (self.m @ x) + (1 - self.alpha) * e
+        x[u] = -1.0
+        for f in g.adj[u]:
+            x[f] = -1.0
+        top = np.argsort(-x, kind="stable")[:k]
+        return [int(c) for c in top if x[c] > 0]
+
+
 def random_fof(g: nx.Graph, u: int, k: int, rnd: random.Random) -> list[int]:
     pool = sorted(_fof_scores(g, u, lambda f: 1.0))
     return rnd.sample(pool, min(k, len(pool)))
@@ -144,6 +181,7 @@ def random_fof(g: nx.Graph, u: int, k: int, rnd: random.Random) -> list[int]:
 
 BASELINES = {
     "common_neighbours": common_neighbours,
+    "adamic_adar": adamic_adar,
     "resource_allocation": resource_allocation,
     "random_fof": random_fof,
 }
@@ -168,14 +206,25 @@ def summarize(rows: list[tuple[float, float, float]]) -> dict[str, float]:
 
 
 async def run_seed(
-    graph: Graph, ds: Dataset, rankers: dict[str, Ranker], *, sample: int, k: int
+    graph: Graph,
+    ds: Dataset,
+    rankers: dict[str, Ranker],
+    *,
+    sample: int,
+    k: int,
+    known: np.ndarray | None = None,
+    held_out: np.ndarray | None = None,
 ) -> dict[str, Any]:
+    """Every ranker on the same sampled users: baselines on ``known`` (default: the
+    training friendships), truth ``held_out`` (default: the random hold-out)."""
     seed = ds.sg.config.seed
+    known = ds.train if known is None else known
+    held_out = ds.held_out if held_out is None else held_out
     g = nx.Graph()
     g.add_nodes_from(range(ds.sg.n))
-    g.add_edges_from(ds.train.tolist())
+    g.add_edges_from(known.tolist())
     held: dict[int, set[int]] = {}
-    for a, b in ds.held_out.tolist():
+    for a, b in held_out.tolist():
         held.setdefault(a, set()).add(b)
         held.setdefault(b, set()).add(a)
     rnd = random.Random(seed * 31 + 5)
@@ -183,13 +232,15 @@ async def run_seed(
     index = {x: i for i, x in enumerate(ds.ids)}
 
     out: dict[str, Any] = {"seed": seed, "sampled_users": len(users), "rankers": {}}
-    for name, fn in BASELINES.items():
+    baselines = {**BASELINES, "personalised_pagerank": PersonalisedPageRank(g)}
+    for name, fn in baselines.items():
         t0 = time.perf_counter()
         r = random.Random(seed)
         rows = [metrics(fn(g, u, k, r), held[u], k) for u in users]
         out["rankers"][name] = {**summarize(rows), "seconds": time.perf_counter() - t0}
+        print(f"  seed {seed} {name}: {out['rankers'][name]}", flush=True)
 
-    sem = asyncio.Semaphore(4)
+    sem = asyncio.Semaphore(2)
     for name, rank in rankers.items():
 
         async def one(u: int, _rank: Ranker = rank) -> tuple[float, float, float]:
@@ -202,6 +253,53 @@ async def run_seed(
         out["rankers"][name] = {**summarize(rows), "seconds": time.perf_counter() - t0}
         print(f"  seed {seed} {name}: {out['rankers'][name]}", flush=True)
     return out
+
+
+def learned_rankers(models: dict[str, Any], as_of: datetime | None) -> dict[str, Ranker]:
+    """Today's hand weights and each trained model, on the graph as of ``as_of``."""
+    from graph import suggestions as s
+
+    config = s.SuggestionConfig()
+
+    async def hand(graph: Graph, user_id: str, k: int) -> list[str]:
+        got = await s.hand_ranked(graph, user_id, config, as_of=as_of)
+        return [x.user_id for x in got[:k]]
+
+    out: dict[str, Ranker] = {"hand_weights": hand}
+    for name, model in models.items():
+
+        async def rank(graph: Graph, user_id: str, k: int, _m: Any = model) -> list[str]:
+            pool = (await s.hand_ranked(graph, user_id, config, as_of=as_of))[: config.rerank_pool]
+            got = await s.model_ranked(graph, user_id, pool, _m, config, as_of=as_of)
+            return [x.user_id for x in got[:k]]
+
+        out[name] = rank
+    return out
+
+
+async def trained_models(
+    graph: Graph, *, days: float, until: datetime | None, viewers: int, seed: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The model on every feature and on friendships alone, trained on the ``days``
+    before ``until`` (or before the newest friendship)."""
+    from graph.pymk_features import FEATURES, FRIENDSHIP_FEATURES
+    from graph.pymk_train import train
+
+    models, info = {}, {}
+    for name, feats in (("model", FEATURES), ("model_friendships_only", FRIENDSHIP_FEATURES)):
+        t0 = time.perf_counter()
+        m = await train(
+            graph, days=days, until=until, max_viewers=viewers, seed=seed, features=feats
+        )
+        models[name] = m
+        info[name] = {
+            "seconds": time.perf_counter() - t0,
+            "training": dict(m.training),
+            "validation": dict(m.metrics),
+            "coef": dict(zip(m.features, m.coef, strict=True)),
+        }
+        print(f"  trained {name} in {info[name]['seconds']:.0f}s: {m.metrics}", flush=True)
+    return models, info
 
 
 def table(per_seed: list[dict[str, Any]], k: int) -> str:
@@ -225,22 +323,56 @@ def table(per_seed: list[dict[str, Any]], k: int) -> str:
 
 async def _main(args: argparse.Namespace) -> None:
     settings = get_settings()
-    rankers = product_rankers(args.variants)
-    per_seed = []
+    per_seed: dict[str, list[dict[str, Any]]] = {"random": [], "temporal": []}
     t_all = time.perf_counter()
     async with connect(settings) as graph:
         for seed in args.seeds:
-            ds = make_dataset(GenConfig(users=args.users, seed=seed), args.holdout)
-            print(
-                f"seed {seed}: {ds.sg.n} users, {len(ds.train)} training and "
-                f"{len(ds.held_out)} held-out friendships",
-                flush=True,
-            )
-            await load(graph, ds, settings, direct=args.direct_load)
-            per_seed.append(await run_seed(graph, ds, rankers, sample=args.sample, k=args.k))
-    md = table(per_seed, args.k)
-    print()
-    print(md)
+            config = GenConfig(users=args.users, seed=seed, closure_share=args.closure)
+            for mode in args.modes:
+                holdout = args.holdout if mode == "random" else 0.0
+                ds = make_dataset(config, holdout)
+                print(
+                    f"seed {seed} {mode}: {ds.sg.n} users, {len(ds.train)} loaded and "
+                    f"{len(ds.held_out)} randomly held-out friendships",
+                    flush=True,
+                )
+                # the direct load writes the generator's formation times (quanzi import
+                # stamps every friendship with the time of the import)
+                await load(graph, ds, settings, direct=args.direct_load or args.closure > 0)
+                if mode == "random":
+                    # the model learns from the loaded graph's own recent history
+                    models, info = await trained_models(
+                        graph, days=args.days, until=None, viewers=args.train_viewers, seed=seed
+                    )
+                    rankers = {**product_rankers(args.variants), **learned_rankers(models, None)}
+                    result = await run_seed(graph, ds, rankers, sample=args.sample, k=args.k)
+                else:
+                    # truth: the friendships of the last DAYS; everything else as before them
+                    assert ds.train_since is not None
+                    recent = ds.train_since < int(args.days * 86400)
+                    cutoff = EPOCH - timedelta(days=args.days)
+                    models, info = await trained_models(
+                        graph,
+                        days=args.days,
+                        until=cutoff,
+                        viewers=args.train_viewers,
+                        seed=seed,
+                    )
+                    result = await run_seed(
+                        graph,
+                        ds,
+                        learned_rankers(models, cutoff),
+                        sample=args.sample,
+                        k=args.k,
+                        known=ds.train[~recent],
+                        held_out=ds.train[recent],
+                    )
+                    result["cutoff"] = cutoff.isoformat()
+                result["models"] = info
+                per_seed[mode].append(result)
+    tables = {mode: table(rows, args.k) for mode, rows in per_seed.items() if rows}
+    for mode, md in tables.items():
+        print(f"\n{mode} hold-out\n\n{md}")
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"pymk_quality-{args.users}-{time.strftime('%Y%m%dT%H%M%S')}.json"
     path.write_text(
@@ -248,13 +380,16 @@ async def _main(args: argparse.Namespace) -> None:
             {
                 "users": args.users,
                 "holdout": args.holdout,
+                "closure_share": args.closure,
+                "days": args.days,
                 "k": args.k,
                 "sample": args.sample,
                 "seeds": per_seed,
-                "table": md,
+                "tables": tables,
                 "seconds": time.perf_counter() - t_all,
             },
             indent=2,
+            default=str,
         )
     )
     print(f"\nwrote {path} ({time.perf_counter() - t_all:.0f}s)")
@@ -275,6 +410,14 @@ def main() -> None:
         help="SuggestionConfig variants to evaluate beside the default",
     )
     parser.add_argument("--all-variants", action="store_true")
+    parser.add_argument(
+        "--modes", nargs="+", default=["temporal", "random"], choices=["temporal", "random"]
+    )
+    parser.add_argument(
+        "--closure", type=float, default=0.15, help="GenConfig.closure_share (recent growth)"
+    )
+    parser.add_argument("--days", type=float, default=30.0, help="recent window (labels)")
+    parser.add_argument("--train-viewers", type=int, default=1500)
     parser.add_argument("--direct-load", action="store_true", help="load without quanzi import")
     args = parser.parse_args()
     if args.all_variants:

@@ -107,6 +107,11 @@ class GenConfig:
     payments_per_user: float = 2.5
     visits_per_user: float = 6.0
     users_per_merchant: int = 40
+    # Friendship formation over time: every friendship above gets a creation time spread
+    # over the history; then this share more are formed in the last CLOSURE_DAYS by
+    # triadic closure (a friend's friend, kept always inside the community, half the
+    # time inside the region, a tenth of the time elsewhere), as real graphs grow.
+    closure_share: float = 0.0
 
 
 @dataclass
@@ -125,6 +130,8 @@ class SocialGraph:
     visits: np.ndarray  # (k, 3): user, merchant index, seconds before EPOCH
     contacts: list[tuple[int, str]]  # owner index, E.164
     hubs: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # per friendship (aligned with edges): seconds before EPOCH it was formed
+    since: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def n(self) -> int:
@@ -236,6 +243,7 @@ def generate(config: GenConfig) -> SocialGraph:
         parts.append(_chung_lu(rng, m, 0.5 * deficit[m]))
     parts.append(_chung_lu(rng, np.arange(n), 0.5 * deficit))
     edges = _normalize_edges(n, np.concatenate(parts))
+    edges, since = _formation(edges, n, community, region, config)
 
     # --- users
     platform_ids = [f"u{i:07d}" for i in range(n)]
@@ -371,7 +379,60 @@ def generate(config: GenConfig) -> SocialGraph:
         visits=visits,
         contacts=contacts,
         hubs=np.sort(hubs),
+        since=since,
     )
+
+
+CLOSURE_DAYS = 45
+
+
+def _formation(
+    edges: np.ndarray, n: int, community: np.ndarray, region: np.ndarray, config: GenConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Creation times for ``edges``, and the friendships formed lately by triadic closure
+    (``GenConfig.closure_share``); a generator of its own, so the rest of the graph is
+    the same whatever the share."""
+    rng = np.random.default_rng(config.seed + 424_242)
+    since = rng.integers(0, 2 * HISTORY_SECONDS, len(edges))
+    want = int(config.closure_share * len(edges))
+    if want == 0 or len(edges) == 0:
+        return edges, since
+    deg = np.bincount(edges.ravel(), minlength=n)
+    both = np.concatenate([edges, edges[:, ::-1]])
+    both = both[np.argsort(both[:, 0], kind="stable")]
+    nbr, offs = both[:, 1], np.concatenate([[0], np.cumsum(deg)])
+
+    def friend_of(users: np.ndarray) -> np.ndarray:
+        d = deg[users]
+        pick = offs[users] + (rng.random(len(users)) * np.maximum(d, 1)).astype(np.int64)
+        return np.where(d > 0, nbr[np.minimum(pick, len(nbr) - 1)], users)
+
+    existing = set((edges[:, 0] * n + edges[:, 1]).tolist())
+    found: list[int] = []
+    taken: set[int] = set()
+    for _ in range(20):  # rounds of walks until enough new pairs closed
+        u = both[rng.integers(0, len(both), 4 * want), 0]  # an endpoint: ~ degree
+        c = friend_of(friend_of(u))
+        keep = np.where(
+            community[u] == community[c],
+            True,
+            np.where(region[u] == region[c], rng.random(len(u)) < 0.5, rng.random(len(u)) < 0.1),
+        )
+        keep &= u != c
+        a, b = np.minimum(u, c)[keep], np.maximum(u, c)[keep]
+        for key in (a * n + b).tolist():
+            if key not in existing and key not in taken:
+                taken.add(key)
+                found.append(key)
+        if len(found) >= want:
+            break
+    new = np.asarray(found[:want], dtype=np.int64)
+    new_edges = np.stack([new // n, new % n], axis=1)
+    new_since = rng.integers(0, CLOSURE_DAYS * 86400, len(new_edges))
+    all_edges = np.concatenate([edges, new_edges])
+    all_since = np.concatenate([since, new_since])
+    order = np.argsort(all_edges[:, 0] * n + all_edges[:, 1], kind="stable")
+    return all_edges[order], all_since[order]
 
 
 def write_csv(sg: SocialGraph, out: Path, *, edges: np.ndarray | None = None) -> dict[str, int]:

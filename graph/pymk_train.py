@@ -30,7 +30,7 @@ from graph.suggestions import SuggestionConfig, hand_ranked
 NEWEST_FRIENDSHIP = "MATCH ()-[f:FRIEND]->() RETURN max(f.since) AS newest"
 NEW_FRIENDS = """
 MATCH (a:User)-[f:FRIEND]-(b:User)
-WHERE f.since >= $asOf
+WHERE f.since >= $asOf AND ($until IS NULL OR f.since < $until)
 RETURN a.id AS id, collect(b.id) AS friends
 """
 K = 10
@@ -51,8 +51,10 @@ async def newest_friendship(graph: Graph) -> datetime | None:
     return newest.to_native() if newest is not None else None
 
 
-async def new_friends_since(graph: Graph, as_of: datetime) -> dict[str, set[str]]:
-    result = await graph.read(NEW_FRIENDS, asOf=as_of)
+async def new_friends_since(
+    graph: Graph, as_of: datetime, until: datetime | None = None
+) -> dict[str, set[str]]:
+    result = await graph.read(NEW_FRIENDS, asOf=as_of, until=until)
     return {r["id"]: set(r["friends"]) for r in result.records}
 
 
@@ -158,14 +160,16 @@ async def train(
     features: Sequence[str] = FEATURES,
     config: SuggestionConfig | None = None,
     now: datetime | None = None,
+    until: datetime | None = None,
 ) -> RankerModel:
-    """A model trained on the friendships of the last ``days`` (see the module doc)."""
+    """A model trained on the friendships of the last ``days`` (see the module doc);
+    with ``until``, of the ``days`` before it (an evaluation keeps what follows unseen)."""
     config = config or SuggestionConfig()
-    newest = await newest_friendship(graph)
+    newest = until or await newest_friendship(graph)
     if newest is None:
         raise ValueError("the graph has no friendships with a creation time")
     as_of = newest - timedelta(days=days)
-    positives = await new_friends_since(graph, as_of)
+    positives = await new_friends_since(graph, as_of, until)
     viewers = sorted(positives)
     rnd = random.Random(seed)  # noqa: S311 - a reproducible sample, not a secret
     rnd.shuffle(viewers)
@@ -189,6 +193,7 @@ async def train(
     metrics = evaluate(model, held)
     training = {
         "as_of": as_of.isoformat(),
+        "until": until.isoformat() if until else None,
         "days": days,
         "viewers": len(learn),
         "validation_viewers": len(held),
