@@ -1,13 +1,14 @@
 """Features of (viewer, candidate) pairs for the learned people-you-may-know ranker.
 
-One query computes, for a viewer and a list of candidates (the candidate query's best),
-every feature the model may use:
+Three reads (the viewer's friends, two steps out from the viewer, the candidates with
+their friends and side signals) give, for a viewer and a list of candidates (the
+candidate query's best), every feature the model may use:
 
 - ``cn``, ``aa``, ``ra``, ``jaccard``: common neighbours, Adamic-Adar (1/log(1+deg) per
   mutual friend), resource allocation (1/deg), and |N(me) and N(c)| / |N(me) or N(c)|;
-- ``lp3``: paths of length three me-a-b-c (the local path index's third-order term),
-  through at most ``maxIntermediaries`` of the candidate's least connected friends of
-  degree at most ``hubCap`` (bounded work for hubs);
+- ``lp3``: log1p of the paths of length three me-a-b-c (the local path index's
+  third-order term), through the viewer's ``maxIntermediaries`` least connected friends
+  a of degree at most ``hubCap`` (as the candidate query: bounded work for hubs);
 - ``walk``: the probability that a random walk from the viewer, continuing with
   probability ``WALK_CONTINUE`` at each step, stands on the candidate after two or three
   steps — a personalised PageRank truncated at three steps, computed exactly over the
@@ -66,43 +67,59 @@ FRIENDSHIP_FEATURES: tuple[str, ...] = (
     "deg_candidate",
 )
 
-_FEATURES_QUERY: LiteralString = """
+# The viewer's friends with their degrees (all of them: common neighbours are exact).
+_VIEWER_FRIENDS: LiteralString = """
+MATCH (me:User {id: $id})-[:FRIEND]-(a:User)
+RETURN a.id AS id, COUNT { (a)-[:FRIEND]-() } AS degree
+"""
+
+# Two steps out through the viewer's least connected friends (as the candidate query):
+# per node b, the paths me-a-b and the walk weight sum(1/deg(a)), with deg(b).
+_TWO_STEPS: LiteralString = """
+MATCH (me:User {id: $id})-[:FRIEND]-(a:User)
+WITH me, a, COUNT { (a)-[:FRIEND]-() } AS da
+WHERE da <= $hubCap
+WITH me, a, da ORDER BY da ASC LIMIT $maxIntermediaries
+MATCH (a)-[:FRIEND]-(b:User)
+WHERE b <> me
+WITH b, count(*) AS paths, sum(1.0 / da) AS walk
+RETURN b.id AS id, paths, walk, COUNT { (b)-[:FRIEND]-() } AS degree
+"""
+
+# Per candidate: degree, friends (at most $listCap), and the side signals, the viewer's
+# merchants and circles gathered once.
+_CANDIDATES: LiteralString = """
 MATCH (me:User {id: $id})
-WITH me, COUNT { (me)-[:FRIEND]-() } AS dMe
+CALL (me) {
+  OPTIONAL MATCH (me)-[:VISITED]->(m:Merchant)
+  WHERE NOT m.category IN $sensitive
+  WITH DISTINCT m WHERE m IS NOT NULL
+  RETURN collect({m: m, w: 1.0 / log(2.0 + COUNT { (m)<-[:VISITED]-() })}) AS ms
+}
+CALL (me) {
+  OPTIONAL MATCH (me)-[:MEMBER_OF {state: 'MEMBER'}]->(k:Circle)
+  WITH k WHERE k IS NOT NULL
+  RETURN collect({k: k, w: 1.0 / log(2.0 + coalesce(k.memberCount, 1))}) AS ks
+}
 UNWIND $ids AS cid
 MATCH (c:User {id: cid})
-WITH me, dMe, c, COUNT { (c)-[:FRIEND]-() } AS dC
-CALL (me, c) {
-  OPTIONAL MATCH (me)-[:FRIEND]-(x:User)-[:FRIEND]-(c)
-  WITH x, CASE WHEN x IS NULL THEN 0 ELSE COUNT { (x)-[:FRIEND]-() } END AS dx
-  RETURN count(x) AS cn,
-         sum(CASE WHEN dx > 0 THEN 1.0 / log(1.0 + dx) ELSE 0.0 END) AS aa,
-         sum(CASE WHEN dx > 0 THEN 1.0 / dx ELSE 0.0 END) AS ra
+CALL (c, ms) {
+  UNWIND ms AS x
+  WITH c, x, x.m AS m
+  WHERE EXISTS { (c)-[:VISITED]->(m) }
+  RETURN sum(x.w) AS merchants
 }
-CALL (me, c) {
-  MATCH (c)-[:FRIEND]-(b:User)
-  WHERE b <> me
-  WITH me, c, b, COUNT { (b)-[:FRIEND]-() } AS db
-  WHERE db <= $hubCap
-  WITH me, c, b, db ORDER BY db ASC LIMIT $maxIntermediaries
-  MATCH (b)-[:FRIEND]-(a:User)-[:FRIEND]-(me)
-  WHERE a <> c
-  WITH db, COUNT { (a)-[:FRIEND]-() } AS da
-  RETURN count(*) AS lp3, sum(1.0 / (da * db)) AS w3
+CALL (c, ks) {
+  UNWIND ks AS x
+  WITH c, x, x.k AS k
+  WHERE EXISTS { (c)-[:MEMBER_OF {state: 'MEMBER'}]->(k) }
+  RETURN sum(x.w) AS circles
 }
-CALL (me, c) {
-  OPTIONAL MATCH (me)-[:MEMBER_OF {state: 'MEMBER'}]->(k:Circle)<-[:MEMBER_OF {state: 'MEMBER'}]-(c)
-  RETURN sum(CASE WHEN k IS NULL THEN 0.0 ELSE 1.0 / log(2.0 + coalesce(k.memberCount, 1)) END)
-         AS circles
-}
-CALL (me, c) {
-  OPTIONAL MATCH (me)-[:VISITED]->(m:Merchant)<-[:VISITED]-(c)
-  WHERE NOT m.category IN $sensitive
-  WITH DISTINCT m
-  RETURN sum(CASE WHEN m IS NULL THEN 0.0
-             ELSE 1.0 / log(2.0 + COUNT { (m)<-[:VISITED]-() }) END) AS merchants
-}
-RETURN c.id AS id, dMe, dC, cn, aa, ra, lp3, w3, circles, merchants,
+RETURN c.id AS id,
+       COUNT { (c)-[:FRIEND]-() } AS degree,
+       [(c)-[:FRIEND]-(b:User) | b.id][..$listCap] AS friends,
+       merchants,
+       circles,
        EXISTS { (me)-[:HAS_CONTACT]->(:Phone {hash: c.phoneHash}) } AS contactOut,
        EXISTS { (c)-[:HAS_CONTACT]->(:Phone {hash: me.phoneHash}) } AS contactIn,
        COUNT { (me)-[:PAID]->(c) } AS paidOut,
@@ -130,26 +147,45 @@ def as_of_query(query: LiteralString) -> LiteralString:
     return out  # built from literal text only
 
 
-FEATURES_AS_OF: LiteralString = as_of_query(_FEATURES_QUERY)
+_AS_OF = {q: as_of_query(q) for q in (_VIEWER_FRIENDS, _TWO_STEPS, _CANDIDATES)}
+LIST_CAP = 2000  # friends listed per candidate
 
 
-def _vector(r: Any, now: datetime) -> dict[str, float]:
-    d_me, d_c, cn = int(r["dMe"]), int(r["dC"]), int(r["cn"])
+def _vector(
+    r: Any,
+    mine: dict[str, int],
+    two: dict[str, tuple[int, float, int]],
+    now: datetime,
+) -> dict[str, float]:
+    d_me, d_c = len(mine), int(r["degree"])
+    cn = aa = ra = 0.0
+    lp3 = w3 = 0.0
+    for b in r["friends"]:
+        da = mine.get(b)
+        if da is not None and da > 0:
+            cn += 1.0
+            aa += 1.0 / math.log(1.0 + da)
+            ra += 1.0 / da
+        step = two.get(b)
+        if step is not None:
+            paths, walk, db = step
+            lp3 += paths
+            w3 += walk / max(db, 1)
     union = d_me + d_c - cn
-    walk = 0.0
+    walk_score = 0.0
     if d_me > 0:
-        walk = (WALK_CONTINUE**2 * float(r["ra"]) + WALK_CONTINUE**3 * float(r["w3"] or 0.0)) / d_me
+        walk_score = (WALK_CONTINUE**2 * ra + WALK_CONTINUE**3 * w3) / d_me
     created = r["createdAt"]
     age = 0.0
     if created is not None:
         age = max(0.0, (now - created.to_native()).total_seconds() / 86400.0)
     return {
-        "cn": float(cn),
-        "aa": float(r["aa"]),
-        "ra": float(r["ra"]),
+        "cn": cn,
+        "aa": aa,
+        "ra": ra,
         "jaccard": cn / union if union > 0 else 0.0,
-        "lp3": math.log1p(float(r["lp3"])),
-        "walk": walk,
+        "lp3": math.log1p(lp3),
+        "walk": walk_score,
         "deg_viewer": math.log1p(d_me),
         "deg_candidate": math.log1p(d_c),
         "contact_out": 1.0 if r["contactOut"] else 0.0,
@@ -173,7 +209,9 @@ async def pair_features(
     now: datetime,
     as_of: datetime | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Every feature of ``FEATURES`` for each candidate, by candidate id (one round trip)."""
+    """Every feature of ``FEATURES`` for each candidate, by candidate id (three reads:
+    the viewer's friends, two steps out, the candidates; the path counts are joined
+    here)."""
     if not candidate_ids:
         return {}
     params: dict[str, Any] = {
@@ -181,10 +219,18 @@ async def pair_features(
         "ids": list(candidate_ids),
         "hubCap": hub_cap,
         "maxIntermediaries": max_intermediaries,
+        "listCap": LIST_CAP,
         "sensitive": list(sensitive),
     }
-    if as_of is None:
-        result = await graph.read(_FEATURES_QUERY, **params)
-    else:
-        result = await graph.read(FEATURES_AS_OF, asOf=as_of, **params)
-    return {r["id"]: _vector(r, now) for r in result.records}
+    if as_of is not None:
+        params["asOf"] = as_of
+
+    async def read(query: LiteralString) -> Any:
+        return (await graph.read(query if as_of is None else _AS_OF[query], **params)).records
+
+    mine = {r["id"]: int(r["degree"]) for r in await read(_VIEWER_FRIENDS)}
+    two = {
+        r["id"]: (int(r["paths"]), float(r["walk"]), int(r["degree"]))
+        for r in await read(_TWO_STEPS)
+    }
+    return {r["id"]: _vector(r, mine, two, now) for r in await read(_CANDIDATES)}
