@@ -283,22 +283,23 @@ async def trained_models(
     """The model on every feature and on friendships alone, trained on the ``days``
     before ``until`` (or before the newest friendship)."""
     from graph.pymk_features import FEATURES, FRIENDSHIP_FEATURES
-    from graph.pymk_train import train
+    from graph.pymk_train import collect, fit_model
 
+    t0 = time.perf_counter()
+    data = await collect(graph, days=days, until=until, max_viewers=viewers, seed=seed)
+    collected = time.perf_counter() - t0
+    print(f"  collected examples of {len(data.viewers)} viewers in {collected:.0f}s", flush=True)
     models, info = {}, {}
     for name, feats in (("model", FEATURES), ("model_friendships_only", FRIENDSHIP_FEATURES)):
-        t0 = time.perf_counter()
-        m = await train(
-            graph, days=days, until=until, max_viewers=viewers, seed=seed, features=feats
-        )
+        m = fit_model(data, feats, seed=seed)
         models[name] = m
         info[name] = {
-            "seconds": time.perf_counter() - t0,
+            "collect_seconds": collected,
             "training": dict(m.training),
             "validation": dict(m.metrics),
             "coef": dict(zip(m.features, m.coef, strict=True)),
         }
-        print(f"  trained {name} in {info[name]['seconds']:.0f}s: {m.metrics}", flush=True)
+        print(f"  trained {name}: {m.metrics}", flush=True)
     return models, info
 
 

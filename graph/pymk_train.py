@@ -64,7 +64,6 @@ async def viewer_examples(
     positives: set[str],
     as_of: datetime,
     config: SuggestionConfig,
-    features: Sequence[str] = FEATURES,
 ) -> ViewerExamples:
     """The viewer's pool as of ``as_of``, with features then and labels since."""
     pool = (await hand_ranked(graph, viewer, config, as_of=as_of))[: config.rerank_pool]
@@ -83,7 +82,7 @@ async def viewer_examples(
     return ViewerExamples(
         viewer,
         ids,
-        [[values[c][f] for f in features] for c in ids],
+        [[values[c][f] for f in FEATURES] for c in ids],
         [1 if c in positives else 0 for c in ids],
         len(positives),
     )
@@ -150,20 +149,27 @@ def evaluate(model: RankerModel, examples: Sequence[ViewerExamples]) -> dict[str
     }
 
 
-async def train(
+@dataclass(frozen=True)
+class Examples:
+    """Every viewer's pool with all of ``FEATURES`` (a model may use a subset)."""
+
+    as_of: datetime
+    until: datetime | None
+    days: float
+    viewers: list[ViewerExamples]
+
+
+async def collect(
     graph: Graph,
     *,
     days: float = 30.0,
     max_viewers: int = 2000,
-    validation_share: float = 0.2,
     seed: int = 1,
-    features: Sequence[str] = FEATURES,
     config: SuggestionConfig | None = None,
-    now: datetime | None = None,
     until: datetime | None = None,
-) -> RankerModel:
-    """A model trained on the friendships of the last ``days`` (see the module doc);
-    with ``until``, of the ``days`` before it (an evaluation keeps what follows unseen)."""
+) -> Examples:
+    """The examples of the friendships of the last ``days`` (see the module doc); with
+    ``until``, of the ``days`` before it (an evaluation keeps what follows unseen)."""
     config = config or SuggestionConfig()
     newest = until or await newest_friendship(graph)
     if newest is None:
@@ -176,25 +182,41 @@ async def train(
     viewers = viewers[:max_viewers]
     if len(viewers) < 2:
         raise ValueError(f"fewer than two users made a friend in the last {days:g} days")
-    examples = [
-        await viewer_examples(graph, v, positives[v], as_of, config, features) for v in viewers
-    ]
+    examples = [await viewer_examples(graph, v, positives[v], as_of, config) for v in viewers]
+    return Examples(as_of, until, days, examples)
+
+
+def _subset(e: ViewerExamples, features: Sequence[str]) -> ViewerExamples:
+    cols = [FEATURES.index(f) for f in features]
+    return ViewerExamples(
+        e.viewer, e.candidates, [[row[i] for i in cols] for row in e.rows], e.labels, e.new_friends
+    )
+
+
+def fit_model(
+    data: Examples,
+    features: Sequence[str] = FEATURES,
+    *,
+    validation_share: float = 0.2,
+    seed: int = 1,
+    config: SuggestionConfig | None = None,
+    now: datetime | None = None,
+) -> RankerModel:
+    """A model over ``features`` fitted on most viewers, its metrics on the rest."""
+    config = config or SuggestionConfig()
+    unknown = [f for f in features if f not in FEATURES]
+    if unknown:
+        raise ValueError(f"unknown features: {', '.join(unknown)}")
+    examples = [_subset(e, features) for e in data.viewers]
     n_val = max(1, int(len(examples) * validation_share))
     held, learn = examples[:n_val], examples[n_val:]
     mean, scale, coef, intercept = fit(learn, features, seed=seed)
-    model = RankerModel(
-        features=tuple(features),
-        mean=mean,
-        scale=scale,
-        coef=coef,
-        intercept=intercept,
-        trained_at=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
-    )
-    metrics = evaluate(model, held)
+    trained_at = (now or datetime.now(UTC)).isoformat(timespec="seconds")
+    model = RankerModel(tuple(features), mean, scale, coef, intercept, trained_at)
     training = {
-        "as_of": as_of.isoformat(),
-        "until": until.isoformat() if until else None,
-        "days": days,
+        "as_of": data.as_of.isoformat(),
+        "until": data.until.isoformat() if data.until else None,
+        "days": data.days,
         "viewers": len(learn),
         "validation_viewers": len(held),
         "examples": sum(len(e.labels) for e in learn),
@@ -204,14 +226,36 @@ async def train(
         "seed": seed,
     }
     return RankerModel(
-        features=model.features,
-        mean=mean,
-        scale=scale,
-        coef=coef,
-        intercept=intercept,
-        trained_at=model.trained_at,
-        metrics=metrics,
+        model.features,
+        mean,
+        scale,
+        coef,
+        intercept,
+        trained_at,
+        metrics=evaluate(model, held),
         training=training,
+    )
+
+
+async def train(
+    graph: Graph,
+    *,
+    days: float = 30.0,
+    max_viewers: int = 2000,
+    validation_share: float = 0.2,
+    seed: int = 1,
+    features: Sequence[str] = FEATURES,
+    config: SuggestionConfig | None = None,
+    now: datetime | None = None,
+    until: datetime | None = None,
+) -> RankerModel:
+    """``collect`` then ``fit_model``: a model trained on the friendships of the last
+    ``days`` (before ``until`` when given)."""
+    data = await collect(
+        graph, days=days, max_viewers=max_viewers, seed=seed, config=config, until=until
+    )
+    return fit_model(
+        data, features, validation_share=validation_share, seed=seed, config=config, now=now
     )
 
 
