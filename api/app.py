@@ -22,6 +22,7 @@ from api.metrics import metrics_endpoint
 from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from api.settings import Settings, get_settings
 from api.sockets import Sockets
+from api.web import routes as web_routes
 from graph.driver import Graph, open_driver
 from schema.root import make_schema
 from workers.redis import open_redis
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/livez", livez),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            *web_routes(),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),

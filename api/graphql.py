@@ -20,6 +20,7 @@ from strawberry.types.unset import UnsetType
 from api.auth import AuthError, Claims, bearer_token, decode_token
 from api.context import Context, Services, load_viewer
 from api.sockets import CLOSE_CODE, OpenSocket, Sockets, close_reason
+from api.web import ide_page
 
 
 def unauthenticated(message: str) -> JSONResponse:
@@ -72,6 +73,11 @@ class GraphQLApp(GraphQL[Context, None]):
             keep_alive=True,
             keep_alive_interval=15,
         )
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """The IDE from this server's own build, not Strawberry's page (which loads React
+        and GraphiQL from a public CDN)."""
+        return ide_page()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

@@ -1,0 +1,617 @@
+"""The console and the GraphQL IDE in a real browser: Debian's chromium driven by Playwright
+against a real API process (``quanzi serve``) over the test stack.
+
+Worlds are built through the GraphQL API in-process (``client``), as any client would; the
+browser then works the console as a moderator or a merchant's staff would, and what it did
+is checked through GraphQL again. Screenshots of the main pages, in Chinese and in English,
+are written to docs/screenshots/ (the README shows them).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Request,
+    Route,
+    async_playwright,
+    expect,
+)
+
+from graph.driver import Graph
+from tests.conftest import GQL, Drain, Processes, wait_for
+from tests.test_insights import World, at_local_hour, refresh
+
+CHROMIUM = "/usr/bin/chromium"
+# a cold Neo4j and a first Vite chunk may take a few seconds on a busy 2-core machine
+expect.set_options(timeout=15_000)
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
+
+ERRORS = "userErrors { code field message }"
+CREATE_CIRCLE = f"""mutation($input: CreateCircleInput!) {{
+  createCircle(input: $input) {{ circle {{ id name }} {ERRORS} }} }}"""
+JOIN = f"""mutation($c: ID!) {{ joinCircle(circleId: $c) {{ membership {{ state }} {ERRORS} }} }}"""
+POST = f"""mutation($c: ID!, $body: String!) {{
+  createPost(input: {{circleId: $c, body: $body}}) {{ post {{ id }} {ERRORS} }} }}"""
+REPORT = f"""mutation($p: ID!, $reason: String!) {{
+  report(input: {{postId: $p, reason: $reason}}) {{ report {{ id }} {ERRORS} }} }}"""
+HOME_FEED = "{ homeFeed(first: 50) { edges { node { id body } } } }"
+UPSERT_MERCHANT = f"""mutation($input: AdminUpsertMerchantInput!) {{
+  adminUpsertMerchant(input: $input) {{ merchant {{ id }} {ERRORS} }} }}"""
+
+
+async def ok(client: GQL, query: str, field: str, token: str, **variables: Any) -> Any:
+    body = await client(query, variables, token=token)
+    assert "errors" not in body, body
+    payload = body["data"][field]
+    assert payload["userErrors"] == [], payload
+    return payload
+
+
+# ---------------------------------------------------------------- the browser and the server
+
+
+def _missing() -> str | None:
+    if shutil.which("chromium") is None and not Path(CHROMIUM).exists():
+        return (
+            f"{CHROMIUM} is missing: the browser tests drive Debian's chromium "
+            "(`make install` installs it as root; else: apt-get install chromium)"
+        )
+    if not (DIST / "index.html").is_file() or not (DIST / "graphiql.html").is_file():
+        return f"the web build is missing ({DIST}): run `make install`"
+    return None
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    if (missing := _missing()) is not None:
+        pytest.fail(missing)
+    async with async_playwright() as pw:
+        launched = await pw.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture(scope="module")
+async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """One API process for the module; every test empties the stack it reads."""
+    procs = Processes(tmp_path_factory.mktemp("console-server"))
+    try:
+        yield "http://" + await procs.server()
+    finally:
+        procs.stop_all()
+
+
+class Console:
+    """Opens browser pages on the server, signed in with a token through the fragment."""
+
+    def __init__(self, browser: Browser, base: str) -> None:
+        self.browser = browser
+        self.base = base
+        self.contexts: list[BrowserContext] = []
+        self.failures: list[str] = []
+
+    async def open(
+        self,
+        token: str | None,
+        path: str = "/console/",
+        *,
+        locale: str = "en-US",
+        width: int = 1280,
+        height: int = 900,
+    ) -> Page:
+        context = await self.browser.new_context(
+            locale=locale, viewport={"width": width, "height": height}
+        )
+        self.contexts.append(context)
+        page = await context.new_page()
+        page.on("pageerror", lambda exc: self.failures.append(f"page error: {exc}"))
+        # statuses a flow expects (a refused token's 401) are the flow's business; a
+        # script error or a server error never is
+        page.on(
+            "console",
+            lambda msg: (
+                self.failures.append(f"console {msg.type}: {msg.text}")
+                if msg.type == "error" and not msg.text.startswith("Failed to load resource")
+                else None
+            ),
+        )
+        page.on(
+            "response",
+            lambda r: self.failures.append(f"{r.status} {r.url}") if r.status >= 500 else None,
+        )
+        fragment = f"#token={token}" if token else ""
+        await page.goto(self.base + path + fragment)
+        return page
+
+    async def close(self) -> None:
+        for context in self.contexts:
+            await context.close()
+
+
+@pytest.fixture
+async def console(browser: Browser, server: str, clean: None) -> AsyncIterator[Console]:
+    opened = Console(browser, server)
+    yield opened
+    await opened.close()
+    assert opened.failures == [], opened.failures
+
+
+async def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+# ---------------------------------------------------------------- worlds
+
+
+async def moderated_circle(
+    client: GQL, *, policy: str = "OPEN", visibility: str = "PUBLIC"
+) -> dict[str, Any]:
+    """A circle with its owner (the moderator) and a member."""
+    tag = uuid.uuid4().hex[:6]
+    owner = await client.make_user(f"mod_{tag}", displayName="Mo Derator")
+    member = await client.make_user(f"member_{tag}", displayName="Mem Ber")
+    created = await ok(
+        client,
+        CREATE_CIRCLE,
+        "createCircle",
+        owner["token"],
+        input={
+            "name": f"Noodle fans {tag}",
+            "description": "Slurp",
+            "visibility": visibility,
+            "joinPolicy": policy,
+        },
+    )
+    return {"owner": owner, "member": member, "circle": created["circle"], "tag": tag}
+
+
+# ---------------------------------------------------------------- moderators
+
+
+async def test_a_moderator_removes_a_reported_post_and_it_leaves_the_members_feed(
+    client: GQL, console: Console, drain: Drain, generous_post_limit: None
+) -> None:
+    world = await moderated_circle(client)
+    circle, owner, member = world["circle"], world["owner"], world["member"]
+    reporter = await client.make_user(f"reporter_{world['tag']}")
+    for person in (member, reporter):
+        await ok(client, JOIN, "joinCircle", person["token"], c=circle["id"])
+    bad = await ok(
+        client, POST, "createPost", member["token"], c=circle["id"], body="Buy cheap pills here"
+    )
+    fine = await ok(client, POST, "createPost", member["token"], c=circle["id"], body="Good bowl")
+    await drain()
+    feed = (await client(HOME_FEED, token=reporter["token"]))["data"]["homeFeed"]["edges"]
+    assert {e["node"]["id"] for e in feed} >= {bad["post"]["id"], fine["post"]["id"]}
+    await ok(client, REPORT, "report", reporter["token"], p=bad["post"]["id"], reason="spam")
+
+    page = await console.open(owner["token"])
+    await page.get_by_role("link", name=circle["name"]).click()
+    queue = page.get_by_role("listitem", name="Reported post")
+    await expect(queue).to_have_count(1)
+    await expect(queue).to_contain_text("Buy cheap pills here")
+    await expect(queue).to_contain_text("spam")
+    await expect(queue).to_contain_text(f"reported by @{reporter['handle']}")
+    await shot(page, "queue-en")
+    await queue.get_by_role("button", name="Remove post").click()
+    await expect(page.get_by_role("status")).to_have_text("Post removed and report closed.")
+    await expect(page.get_by_text("Nothing here.")).to_be_visible()
+
+    await drain()
+    feed = (await client(HOME_FEED, token=reporter["token"]))["data"]["homeFeed"]["edges"]
+    ids = {e["node"]["id"] for e in feed}
+    assert bad["post"]["id"] not in ids and fine["post"]["id"] in ids
+
+    # the mod log shows it, and removing it again is refused in words
+    await page.get_by_role("link", name="Mod log").click()
+    await expect(page.get_by_role("listitem").filter(has_text="post removed")).to_have_count(1)
+
+
+async def test_a_second_remove_of_the_same_post_says_why_it_failed(
+    client: GQL, console: Console, generous_post_limit: None
+) -> None:
+    world = await moderated_circle(client)
+    circle, owner, member = world["circle"], world["owner"], world["member"]
+    reporter = await client.make_user(f"reporter_{world['tag']}")
+    for person in (member, reporter):
+        await ok(client, JOIN, "joinCircle", person["token"], c=circle["id"])
+    post = await ok(client, POST, "createPost", member["token"], c=circle["id"], body="Spam!")
+    await ok(client, REPORT, "report", reporter["token"], p=post["post"]["id"], reason="spam")
+
+    page = await console.open(owner["token"], f"/console/circles/{circle['id']}/queue")
+    item = page.get_by_role("listitem", name="Reported post")
+    await expect(item).to_have_count(1)
+    # someone else removes the post meanwhile
+    await ok(
+        client,
+        """mutation($input: ModerateInput!) { moderate(input: $input) {
+             action { id } userErrors { code field message } } }""",
+        "moderate",
+        owner["token"],
+        input={"circleId": circle["id"], "kind": "REMOVE_POST", "postId": post["post"]["id"]},
+    )
+    await item.get_by_role("button", name="Remove post").click()
+    alert = page.get_by_role("alert")
+    await expect(alert).to_contain_text("already done (ALREADY_EXISTS)")
+    await expect(alert).to_contain_text("already removed")
+
+
+async def test_a_moderator_approves_a_join_request_and_the_person_becomes_a_member(
+    client: GQL, console: Console
+) -> None:
+    world = await moderated_circle(client, policy="APPROVAL", visibility="SEMI_PUBLIC")
+    circle, owner = world["circle"], world["owner"]
+    asker = await client.make_user(f"asker_{world['tag']}", displayName="Ask Er")
+    other = await client.make_user(f"other_{world['tag']}", displayName="Oth Er")
+    for person in (asker, other):
+        joined = await ok(client, JOIN, "joinCircle", person["token"], c=circle["id"])
+        assert joined["membership"]["state"] == "PENDING"
+
+    page = await console.open(owner["token"], f"/console/circles/{circle['id']}/requests")
+    await expect(page.get_by_role("heading", name="Join requests")).to_be_visible()
+    await shot(page, "requests-en")
+    await page.get_by_role("button", name=f"Approve @{asker['handle']}").click()
+    await expect(page.get_by_role("status")).to_have_text(f"@{asker['handle']} is now a member.")
+    await page.get_by_role("button", name=f"Deny @{other['handle']}").click()
+    await expect(page.get_by_role("status")).to_have_text(
+        f"The request of @{other['handle']} was denied."
+    )
+    await expect(page.get_by_text("Nothing here.")).to_be_visible()
+
+    state = """query($c: ID!) { circle(id: $c) { viewerMembership memberCount } }"""
+    asked = (await client(state, {"c": circle["id"]}, token=asker["token"]))["data"]["circle"]
+    assert asked["viewerMembership"] == "MEMBER"
+    denied = (await client(state, {"c": circle["id"]}, token=other["token"]))["data"]["circle"]
+    assert denied["viewerMembership"] == "NONE"
+
+    # the new member is on the members page, where a mute with a duration is one click
+    await page.get_by_role("link", name="Members").click()
+    await page.get_by_label("Duration").nth(0).select_option("3600")
+    await page.get_by_role("button", name=f"Mute @{asker['handle']}").click()
+    await expect(page.get_by_role("status")).to_have_text(f"@{asker['handle']} is muted.")
+    muted = await client(POST, {"c": circle["id"], "body": "hello?"}, token=asker["token"])
+    assert [e["code"] for e in muted["data"]["createPost"]["userErrors"]] == ["MUTED"]
+
+
+# ---------------------------------------------------------------- merchants
+
+
+async def staffed_merchant(client: GQL, world: World, name: str, category: str) -> Any:
+    staff = await client.make_user(f"staff_{world.tag}", displayName="Staff Member")
+    merchant = await world.merchant(name, category, staff=[staff])
+    return merchant, staff
+
+
+async def test_a_merchant_creates_a_circle_and_finds_it_in_discovery(
+    client: GQL, console: Console, graph: Graph
+) -> None:
+    world = World(client, graph)
+    _, staff = await staffed_merchant(client, world, "Lanzhou Noodles", "dining")
+    name = f"Noodle regulars {world.tag}"
+
+    page = await console.open(staff["token"])
+    await page.get_by_role("link", name="Lanzhou Noodles").click()
+    await page.get_by_role("link", name="New circle").click()
+    await page.get_by_label("Name").fill(name)
+    await page.get_by_label("Description").fill("Hand-pulled every morning")
+    await page.get_by_label("Visibility").select_option("SEMI_PUBLIC")
+    await page.get_by_label("Join policy").select_option("APPROVAL")
+    await page.get_by_label("Customers only").check()
+    await shot(page, "create-circle-en")
+    await page.get_by_role("button", name="Create circle").click()
+    await expect(page.get_by_role("status")).to_have_text(f"Circle “{name}” created.")
+
+    # a name that is too long is refused with the API's words
+    await page.get_by_label("Name").fill("x" * 200)
+    await page.get_by_role("button", name="Create circle").click()
+    await expect(page.get_by_role("alert")).to_contain_text("invalid input (INVALID_INPUT)")
+
+    await page.get_by_role("link", name="Hosted circles").click()
+    hosted = page.get_by_role("listitem").filter(has_text=name)
+    await expect(hosted).to_contain_text("semi-public")
+    await expect(hosted).to_contain_text("Customers only")
+
+    await page.get_by_role("link", name="Discovery").click()
+    await page.get_by_label("Circle name or words").fill(name)
+
+    async def found() -> bool:
+        await page.get_by_role("button", name="Search discovery").click()
+        await expect(page.get_by_role("status")).to_contain_text("circles found")
+        return await page.locator(".results li").filter(has_text=name).count() == 1
+
+    await wait_for(found, "the new circle in discovery", limit=20, every=0.5)
+    result = page.locator(".results li").filter(has_text=name)
+    await expect(result).to_contain_text("Lanzhou Noodles")
+    await shot(page, "discovery-en")
+
+    # and a member of the public finds it through GraphQL too
+    stranger = await client.make_user(f"stranger_{world.tag}")
+    body = await client(
+        "query($q: String!) { discoverCircles(query: $q) { edges { node { name } } } }",
+        {"q": name},
+        token=stranger["token"],
+    )
+    assert [e["node"]["name"] for e in body["data"]["discoverCircles"]["edges"]] == [name]
+
+
+async def test_insights_charts_draw_the_released_buckets_and_no_suppressed_one(
+    client: GQL, console: Console, graph: Graph
+) -> None:
+    world = World(client, graph)
+    merchant, staff = await staffed_merchant(client, world, "Noodles", "restaurant")
+    cafe = await world.merchant("beans", "cafe")
+    yoga = await world.circle("yoga")
+    everyone = await world.people(120, "cust")
+    await world.visit(everyone, merchant, at_local_hour(12, days_ago=2))  # 12 h: 120
+    await world.visit(everyone, cafe, at_local_hour(9, days_ago=3))  # cafe, 9 h: 120
+    await world.join(everyone[:49], yoga)  # yoga: 49, never released
+    await world.visit(everyone[:49], cafe, at_local_hour(21, days_ago=5))  # 21 h: 49
+    await refresh()
+    released = (
+        await client(
+            """query($m: ID!) { merchantInsights(merchantId: $m) {
+                 interests { key count } activeHours { key count } } }""",
+            {"m": merchant["id"]},
+            token=staff["token"],
+        )
+    )["data"]["merchantInsights"]
+    hours = {int(b["key"]) for b in released["activeHours"]}
+    assert {9, 12} <= hours and 21 not in hours
+    interests = [b["key"] for b in released["interests"]]
+    assert "cafe" in interests and "yoga" not in interests
+
+    page = await console.open(staff["token"], f"/console/merchants/{merchant['id']}/insights")
+    await expect(page.get_by_text("every number describes at least 50 people")).to_be_visible()
+    await expect(page.get_by_text("Snapshot computed")).to_be_visible()
+    await expect(page.locator("[data-number=audienceSize]")).to_have_text(re.compile(r"^\d+$"))
+    await expect(page.locator("[data-number=customersServed]")).to_have_text(re.compile(r"^\d+$"))
+
+    # the hours chart: one bar per released hour, none for the others (not even a zero)
+    chart = page.locator("[data-chart=activeHours]")
+    await expect(chart.locator("svg")).to_be_visible()
+    label = await chart.get_attribute("aria-label") or ""
+    for hour in hours:
+        assert f"{hour:02d}:00" in label, label
+    assert "21:00" not in label, label
+    assert await _bar_count(chart) == len(hours)
+    note = page.locator("[data-suppressed]")
+    suppressed = {int(h) for h in (await note.get_attribute("data-suppressed") or "").split(",")}
+    assert suppressed == set(range(24)) - hours
+    await expect(note).to_contain_text("not shown (not zero)")
+    await expect(note).to_contain_text("21:00")
+
+    # the interests chart: exactly the released categories
+    interest_chart = page.locator("[data-chart=interests]")
+    ilabel = await interest_chart.get_attribute("aria-label") or ""
+    assert "cafe" in ilabel and "yoga" not in ilabel, ilabel
+    assert await _bar_count(interest_chart) == len(interests)
+    table = page.locator("table[data-table=interests] tbody tr")
+    await expect(table).to_have_count(len(interests))
+    hour_rows = page.locator("table[data-table=activeHours] tbody tr")
+    await expect(hour_rows).to_have_count(len(hours))
+    await shot(page, "insights-en")
+
+
+async def _bar_count(chart: Any) -> int:
+    """Bars ECharts drew as SVG: paths of the series' fill (axes and grid are strokes)."""
+    count: int = await chart.evaluate(
+        """el => [...el.querySelectorAll('svg path')].filter(p => {
+               const fill = p.getAttribute('fill');
+               const d = p.getAttribute('d') || '';
+               return fill && fill !== 'none' && fill !== 'transparent' && /Z\\s*$/i.test(d);
+             }).length"""
+    )
+    return count
+
+
+async def test_area_insights_for_a_point_and_radius_chosen_on_the_page(
+    client: GQL, console: Console, graph: Graph
+) -> None:
+    world = World(client, graph)
+    merchant, staff = await staffed_merchant(client, world, "Noodles", "restaurant")
+    page = await console.open(staff["token"], f"/console/merchants/{merchant['id']}/area")
+    # prefilled with the merchant's location; no snapshot yet is said in words
+    await expect(page.get_by_label("Latitude")).to_have_value("31.2304")
+    await page.get_by_label("Radius (meters)").fill("50")
+    await page.get_by_role("button", name="Show area insights").click()
+    await expect(page.get_by_role("alert")).to_contain_text("INVALID_INPUT")
+    await expect(page.get_by_role("alert")).to_contain_text("radius")
+
+
+# ---------------------------------------------------------------- who sees what
+
+
+async def test_a_member_who_is_neither_staff_nor_moderator_sees_no_console_data(
+    client: GQL, console: Console, graph: Graph
+) -> None:
+    world = await moderated_circle(client, policy="APPROVAL", visibility="SEMI_PUBLIC")
+    circle, member = world["circle"], world["member"]
+    insights_world = World(client, graph)
+    merchant, _ = await staffed_merchant(client, insights_world, "Noodles", "restaurant")
+    await ok(client, JOIN, "joinCircle", member["token"], c=circle["id"])  # pending: asks
+    plain = await client.make_user(f"plain_{world['tag']}")
+    await ok(client, JOIN, "joinCircle", plain["token"], c=circle["id"])
+
+    page = await console.open(member["token"])
+    await expect(page.get_by_text("moderates no circle and acts for no merchant")).to_be_visible()
+    await expect(page.get_by_role("link", name=circle["name"])).to_have_count(0)
+    # addresses of the moderator's and the staff's pages show nothing of them either
+    for path in (
+        f"/console/circles/{circle['id']}/requests",
+        f"/console/merchants/{merchant['id']}/insights",
+    ):
+        await page.goto(console.base + path)
+        await expect(page.get_by_text("moderates no circle")).to_be_visible()
+        assert plain["handle"] not in await page.content()
+    await shot(page, "no-console-data-en")
+
+    # signed out: the sign-in form, and the API itself refuses a bad pasted token in words
+    await page.get_by_role("button", name="Sign out").click()
+    await page.get_by_label("Bearer token").fill("not-a-token")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("alert")).to_contain_text("UNAUTHENTICATED")
+
+
+# ---------------------------------------------------------------- languages, widths, keyboard
+
+
+async def test_chinese_follows_the_browser_and_the_switch_changes_it(
+    client: GQL, console: Console, drain: Drain, graph: Graph
+) -> None:
+    world = await moderated_circle(client, policy="APPROVAL", visibility="SEMI_PUBLIC")
+    circle, owner = world["circle"], world["owner"]
+    asker = await client.make_user(f"asker_{world['tag']}", displayName="林小雨")
+    await ok(client, JOIN, "joinCircle", asker["token"], c=circle["id"])
+
+    page = await console.open(owner["token"], locale="zh-CN")
+    await expect(page.get_by_role("heading", name="您管理的圈子")).to_be_visible()
+    assert await page.evaluate("document.documentElement.lang") == "zh-CN"
+    await shot(page, "home-zh")
+    await page.get_by_role("link", name=circle["name"]).click()
+    await page.get_by_role("link", name="入圈申请").click()
+    await expect(page.get_by_role("button", name=f"通过 @{asker['handle']}")).to_be_visible()
+    await shot(page, "requests-zh")
+    await page.get_by_role("link", name="自动审核规则").click()
+    await page.get_by_role("button", name="添加规则").click()
+    await page.get_by_label("名称 1").fill("广告")
+    await page.get_by_label("词语或短语 1").fill("代购")
+    await page.get_by_role("button", name="保存规则").click()
+    await expect(page.get_by_role("status")).to_have_text("已保存 1 条规则。")
+    await shot(page, "automod-zh")
+
+    # the switch: English, remembered across a reload
+    await page.get_by_label("语言").select_option("en")
+    await expect(page.get_by_role("button", name="Save rules")).to_be_visible()
+    await page.reload()
+    await expect(page.get_by_role("button", name="Save rules")).to_be_visible()
+    await expect(page.get_by_label("Word or phrase 1")).to_have_value("代购")
+    await shot(page, "automod-en")
+
+    # an English browser gets English by itself
+    english = await console.open(owner["token"])
+    await expect(english.get_by_role("heading", name="Circles you moderate")).to_be_visible()
+    await shot(english, "home-en")
+
+    # the merchant pages in Chinese, with charts
+    insights_world = World(client, graph)
+    merchant, staff = await staffed_merchant(client, insights_world, "兰州拉面", "restaurant")
+    people = await insights_world.people(120, "zh")
+    await insights_world.visit(people, merchant, at_local_hour(18, days_ago=1))
+    await refresh()
+    zh = await console.open(
+        staff["token"], f"/console/merchants/{merchant['id']}/insights", locale="zh-CN"
+    )
+    await expect(zh.get_by_text("每个数字至少对应 50 人")).to_be_visible()
+    await expect(zh.locator("[data-chart=activeHours] svg")).to_be_visible()
+    await shot(zh, "insights-zh")
+    await zh.get_by_role("link", name="新建圈子").click()
+    await shot(zh, "create-circle-zh")
+
+
+async def test_the_console_works_at_phone_width_and_by_keyboard(
+    client: GQL, console: Console
+) -> None:
+    world = await moderated_circle(client, policy="APPROVAL", visibility="SEMI_PUBLIC")
+    circle, owner = world["circle"], world["owner"]
+    asker = await client.make_user(f"asker_{world['tag']}")
+    await ok(client, JOIN, "joinCircle", asker["token"], c=circle["id"])
+
+    page = await console.open(owner["token"], width=390, height=844, locale="zh-CN")
+    # nothing wider than the screen
+    wide = await page.evaluate("document.documentElement.scrollWidth")
+    assert wide <= 390, wide
+    # by keyboard alone: the skip link, then tab to the circle and open it with Enter
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("link", name="跳到正文")).to_be_focused()
+    link = page.get_by_role("link", name=circle["name"])
+    for _ in range(15):
+        if await link.evaluate("el => el === document.activeElement"):
+            break
+        await page.keyboard.press("Tab")
+    await expect(link).to_be_focused()
+    await page.keyboard.press("Enter")
+    requests = page.get_by_role("link", name="入圈申请")
+    await requests.focus()
+    await page.keyboard.press("Enter")
+    approve = page.get_by_role("button", name=f"通过 @{asker['handle']}")
+    await approve.focus()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("status")).to_have_text(f"@{asker['handle']} 已成为成员。")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    await shot(page, "phone-zh")
+
+    # every control on the members page has a name a screen reader can say
+    await page.get_by_role("link", name="成员").click()
+    await expect(page.get_by_role("button", name=f"封禁 @{asker['handle']}")).to_be_visible()
+    unnamed = await page.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea, button')]
+              .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                            && !el.textContent.trim())
+              .map(el => el.outerHTML)"""
+    )
+    assert unnamed == []
+
+
+# ---------------------------------------------------------------- the GraphQL IDE
+
+
+async def test_the_graphql_ide_renders_its_editor_with_no_network_beyond_the_api(
+    client: GQL, console: Console
+) -> None:
+    origin = console.base
+    async with httpx.AsyncClient() as http:
+        html = (await http.get(origin + "/graphql", headers={"accept": "text/html"})).text
+    sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert sources and all(s.startswith(("/console/assets/", "data:")) for s in sources), sources
+
+    blocked: list[str] = []
+    context = await console.browser.new_context()
+    console.contexts.append(context)
+
+    async def only_the_api(route: Route, request: Request) -> None:
+        parts = urlsplit(request.url)
+        if request.url.startswith(("data:", "blob:")) or f"{parts.scheme}://{parts.netloc}" in (
+            origin,
+            origin.replace("http", "ws"),
+        ):
+            await route.continue_()
+        else:
+            blocked.append(request.url)
+            await route.abort()
+
+    await context.route("**/*", only_the_api)
+    page = await context.new_page()
+    failures: list[str] = []
+    page.on("pageerror", lambda exc: failures.append(str(exc)))
+    page.on("requestfailed", lambda r: failures.append(f"failed: {r.url}"))
+    await page.goto(origin + "/graphql")
+    editor = page.locator(".graphiql-query-editor .monaco-editor")
+    await expect(editor).to_be_visible(timeout=30_000)
+    await editor.click()
+    await page.keyboard.press("Control+A")
+    await page.keyboard.press("Delete")
+    await page.keyboard.type("{ __typename")  # the editor closes the brace itself
+    # its completion list (drawn from the schema it fetched from the API) is open: close it
+    await expect(page.locator(".suggest-widget.visible")).to_contain_text("__typename")
+    await page.keyboard.press("Escape")
+    await page.get_by_role("button", name=re.compile("Execute query", re.I)).click()
+    await expect(page.locator(".graphiql-response")).to_contain_text('"Query"', timeout=20_000)
+    await shot(page, "graphiql")
+    assert blocked == [], blocked
+    assert failures == [], failures
