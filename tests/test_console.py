@@ -283,7 +283,7 @@ async def test_a_moderator_approves_a_join_request_and_the_person_becomes_a_memb
     # the new member is on the members page, where a mute with a duration is one click
     await page.get_by_role("link", name="Members").click()
     await page.get_by_label("Duration").nth(0).select_option("3600")
-    await page.get_by_role("button", name=f"Mute @{asker['handle']}").click()
+    await page.get_by_role("button", name=f"Mute @{asker['handle']}", exact=True).click()
     await expect(page.get_by_role("status")).to_have_text(f"@{asker['handle']} is muted.")
     muted = await client(POST, {"c": circle["id"], "body": "hello?"}, token=asker["token"])
     assert [e["code"] for e in muted["data"]["createPost"]["userErrors"]] == ["MUTED"]

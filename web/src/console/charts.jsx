@@ -1,15 +1,17 @@
-// Insight charts with Apache ECharts (SVG renderer, ARIA descriptions on), each with the
+// Insight charts with Apache ECharts (SVG renderer), each described in words and with the
 // numbers in a table beside it. Buckets the API left out (under the privacy threshold) are
 // named in words and never drawn, not even as zero.
 import { BarChart } from 'echarts/charts';
-import { AriaComponent, GridComponent, TooltipComponent } from 'echarts/components';
+import { GridComponent, TooltipComponent } from 'echarts/components';
 import * as echarts from 'echarts/core';
 import { SVGRenderer } from 'echarts/renderers';
 import { useEffect, useRef } from 'react';
 import { useI18n } from './i18n.js';
 
-echarts.use([BarChart, GridComponent, TooltipComponent, AriaComponent, SVGRenderer]);
+echarts.use([BarChart, GridComponent, TooltipComponent, SVGRenderer]);
 
+// ECharts draws into the inner box (hidden from assistive technology); the outer one says
+// in words what is drawn, suppressed buckets left out.
 function Chart({ option, label, name }) {
   const box = useRef(null);
   useEffect(() => {
@@ -22,7 +24,11 @@ function Chart({ option, label, name }) {
       chart.dispose();
     };
   }, [option]);
-  return <div ref={box} className="chart" role="img" aria-label={label} data-chart={name} />;
+  return (
+    <div className="chart" role="img" aria-label={label} data-chart={name}>
+      <div ref={box} className="chart-canvas" aria-hidden="true" />
+    </div>
+  );
 }
 
 function DataTable({ rows, caption }) {
@@ -54,12 +60,11 @@ export function InterestsChart({ buckets, threshold }) {
   const { t } = useI18n();
   const rows = buckets.map((b) => [b.key, b.count]);
   const option = {
-    aria: { enabled: true },
     tooltip: {},
     grid: { left: 8, right: 16, top: 8, bottom: 8, containLabel: true },
     xAxis: { type: 'value' },
     yAxis: { type: 'category', inverse: true, data: rows.map((r) => r[0]) },
-    series: [{ type: 'bar', name: t('interests'), data: rows.map((r) => r[1]) }],
+    series: [{ type: 'bar', name: t('interests'), barMaxWidth: 36, data: rows.map((r) => r[1]) }],
   };
   return (
     <figure>
@@ -84,7 +89,6 @@ export function HoursChart({ buckets, threshold }) {
   const hidden = hours.filter((h) => !counts.has(h));
   const label = (h) => t('hour', { h: String(h).padStart(2, '0') });
   const option = {
-    aria: { enabled: true },
     tooltip: {},
     grid: { left: 8, right: 8, top: 8, bottom: 8, containLabel: true },
     xAxis: { type: 'category', data: hours.map(label) },

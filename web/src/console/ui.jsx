@@ -52,7 +52,7 @@ export function useStatus() {
       try {
         const result = await work();
         setStatus({ ok: true, text: typeof success === 'function' ? success(result) : success });
-        return result;
+        return result === undefined ? true : result; // undefined only when it failed
       } catch (exc) {
         setStatus({ ok: false, text: errorText(t, exc) });
         return undefined;
