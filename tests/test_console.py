@@ -29,9 +29,14 @@ from playwright.async_api import (
     expect,
 )
 
+from actions.demo import load_demo
+from api.auth import decode_token
+from api.cli import console_links
+from graph.demo import DEMO_MODERATOR_PLATFORM_ID, DEMO_STAFF_PLATFORM_ID
 from graph.driver import Graph
 from tests.conftest import GQL, Drain, Processes, wait_for
 from tests.test_insights import World, at_local_hour, refresh
+from workers.services import Services
 
 CHROMIUM = "/usr/bin/chromium"
 # a cold Neo4j and a first Vite chunk may take a few seconds on a busy 2-core machine
@@ -615,3 +620,58 @@ async def test_the_graphql_ide_renders_its_editor_with_no_network_beyond_the_api
     await shot(page, "graphiql")
     assert blocked == [], blocked
     assert failures == [], failures
+
+
+# ---------------------------------------------------------------- serving and signing in
+
+
+async def test_the_console_is_one_page_at_every_address_with_cacheable_assets(
+    server: str,
+) -> None:
+    async with httpx.AsyncClient() as http:
+        root = await http.get(server + "/console")
+        assert root.status_code == 308 and root.headers["location"] == "/console/"
+        page = await http.get(server + "/console/")
+        deep = await http.get(server + "/console/circles/Q2lyY2xlOng/queue")
+        assert page.status_code == deep.status_code == 200
+        assert page.text == deep.text and '<div id="app">' in page.text
+        policy = page.headers["content-security-policy"]
+        assert "default-src 'self'" in policy and "script-src 'self'" in policy
+        assert "http" not in policy  # no other origin is allowed anything
+        script = re.search(r'src="(/console/assets/[^"]+\.js)"', page.text)
+        assert script is not None
+        asset = await http.get(server + script.group(1))
+        assert asset.status_code == 200 and "immutable" in asset.headers["cache-control"]
+        missing = await http.get(server + "/console/assets/nothing-here.js")
+        assert missing.status_code == 404
+
+
+async def test_the_dev_links_sign_in_the_demo_staff_member_and_moderator(
+    console: Console, services: Services
+) -> None:
+    await load_demo(services)
+    links = console_links(services.settings, console.base)
+    found = re.findall(r"\((demo-[a-z]+)\): (\S+)", links)
+    assert [who for who, _ in found] == [DEMO_STAFF_PLATFORM_ID, DEMO_MODERATOR_PLATFORM_ID]
+    for who, link in found:
+        path, fragment = link.split("#", 1)
+        token = fragment.removeprefix("token=")
+        assert decode_token(services.settings, token).subject == who
+        assert token not in path  # only in the fragment, which no server sees
+
+    staff_link, moderator_link = (link for _, link in found)
+    staff = await console.browser.new_context(locale="zh-CN")
+    console.contexts.append(staff)
+    page = await staff.new_page()
+    await page.goto(staff_link)
+    await expect(page.get_by_role("link", name="兰州拉面 (望京店)")).to_be_visible()
+    await expect(page.get_by_role("link", name="望京拉面爱好者")).to_be_visible()
+    assert "token" not in page.url  # the fragment is gone from the address bar and history
+
+    moderator = await console.browser.new_context(locale="zh-CN")
+    console.contexts.append(moderator)
+    page = await moderator.new_page()
+    await page.goto(moderator_link)
+    await page.get_by_role("link", name="仁和诊所慢病互助").click()
+    await page.get_by_role("link", name="入圈申请").click()
+    await expect(page.get_by_role("button", name="通过 @sun_li")).to_be_visible()
