@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from cross_web import HTTPException
@@ -20,7 +21,6 @@ from strawberry.types.unset import UnsetType
 from api.auth import AuthError, Claims, bearer_token, decode_token
 from api.context import Context, Services, load_viewer
 from api.sockets import CLOSE_CODE, OpenSocket, Sockets, close_reason
-from api.web import ide_page
 
 
 def unauthenticated(message: str) -> JSONResponse:
@@ -65,10 +65,11 @@ class GraphQLApp(GraphQL[Context, None]):
             raise HTTPException(400, "the request body must be a JSON object")
         return value
 
-    def __init__(self, schema: BaseSchema, *, ide: bool) -> None:
+    def __init__(self, schema: BaseSchema, *, ide: Callable[[], Response] | None) -> None:
+        self.ide = ide
         super().__init__(
             schema,
-            graphql_ide="graphiql" if ide else None,
+            graphql_ide="graphiql" if ide is not None else None,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             keep_alive=True,
             keep_alive_interval=15,
@@ -77,7 +78,8 @@ class GraphQLApp(GraphQL[Context, None]):
     async def render_graphql_ide(self, request: Request) -> Response:
         """The IDE from this server's own build, not Strawberry's page (which loads React
         and GraphiQL from a public CDN)."""
-        return ide_page()
+        assert self.ide is not None  # Strawberry asks only when graphql_ide is set
+        return self.ide()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

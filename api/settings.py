@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     # Bearer token for GET /metrics; unset: open outside production, absent in production.
     metrics_token: str | None = None
     default_trust_score: int = Field(default=500, ge=0, le=1000)
+    # The console's and the GraphQL IDE's build (web/dist by default, made by make install).
+    web_dir: Path | None = None
 
     # GraphQL limits
     max_query_depth: int = Field(default=12, ge=1)

@@ -13,7 +13,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
+# Where `make install` builds it; QUANZI_WEB_DIR points elsewhere (the image's build stage).
+DEFAULT_WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
 
 # Same origin only. Monaco (the IDE's editor) and ECharts set inline styles; Monaco's
 # workers are files of this build; the IDE's websocket goes to this origin too.
@@ -23,31 +24,6 @@ PAGE_POLICY = (
     "worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 NOT_BUILT = "The web build is missing ({page}): run `make install` (it runs npm ci and vite build)."
-
-
-def _page(name: str) -> Response:
-    path = WEB_DIST / name
-    if not path.is_file():
-        return PlainTextResponse(NOT_BUILT.format(page=path), status_code=503)
-    return HTMLResponse(
-        path.read_text(encoding="utf-8"),
-        headers={"content-security-policy": PAGE_POLICY, "cache-control": "no-cache"},
-    )
-
-
-def ide_page() -> Response:
-    """The GraphiQL IDE, from npm's ``graphiql`` built with the console."""
-    return _page("graphiql.html")
-
-
-async def console_page(request: Request) -> Response:
-    """Every console address is the one page (it routes itself): a reload or a shared link
-    of ``/console/circles/…`` works."""
-    return _page("index.html")
-
-
-async def console_root(request: Request) -> Response:
-    return RedirectResponse("/console/", status_code=308)
 
 
 class _Assets(StaticFiles):
@@ -60,9 +36,37 @@ class _Assets(StaticFiles):
         return response
 
 
-def routes() -> list[BaseRoute]:
-    return [
-        Route("/console", console_root),
-        Mount("/console/assets", app=_Assets(directory=WEB_DIST / "assets", check_dir=False)),
-        Route("/console/{path:path}", console_page),
-    ]
+class WebBuild:
+    """The pages of one build directory."""
+
+    def __init__(self, dist: Path | None = None) -> None:
+        self.dist = dist or DEFAULT_WEB_DIST
+
+    def _page(self, name: str) -> Response:
+        path = self.dist / name
+        if not path.is_file():
+            return PlainTextResponse(NOT_BUILT.format(page=path), status_code=503)
+        return HTMLResponse(
+            path.read_text(encoding="utf-8"),
+            headers={"content-security-policy": PAGE_POLICY, "cache-control": "no-cache"},
+        )
+
+    def ide_page(self) -> Response:
+        """The GraphiQL IDE, from npm's ``graphiql`` built with the console."""
+        return self._page("graphiql.html")
+
+    async def console_page(self, request: Request) -> Response:
+        """Every console address is the one page (it routes itself): a reload or a shared
+        link of ``/console/circles/…`` works."""
+        return self._page("index.html")
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/console", _console_root),
+            Mount("/console/assets", app=_Assets(directory=self.dist / "assets", check_dir=False)),
+            Route("/console/{path:path}", self.console_page),
+        ]
+
+
+async def _console_root(request: Request) -> Response:
+    return RedirectResponse("/console/", status_code=308)

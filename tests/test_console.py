@@ -30,8 +30,10 @@ from playwright.async_api import (
 )
 
 from actions.demo import load_demo
+from api.app import create_app
 from api.auth import decode_token
 from api.cli import console_links
+from api.settings import Settings
 from graph.demo import DEMO_MODERATOR_PLATFORM_ID, DEMO_STAFF_PLATFORM_ID
 from graph.driver import Graph
 from tests.conftest import GQL, Drain, Processes, wait_for
@@ -675,3 +677,24 @@ async def test_the_dev_links_sign_in_the_demo_staff_member_and_moderator(
     await page.get_by_role("link", name="仁和诊所慢病互助").click()
     await page.get_by_role("link", name="入圈申请").click()
     await expect(page.get_by_role("button", name="通过 @sun_li")).to_be_visible()
+
+
+async def test_a_missing_build_is_a_clear_503_and_production_serves_no_ide(
+    settings: Settings, tmp_path: Path
+) -> None:
+    bare = create_app(settings.model_copy(update={"web_dir": tmp_path}))
+    async with bare.router.lifespan_context(bare):
+        transport = httpx.ASGITransport(app=bare)
+        async with httpx.AsyncClient(transport=transport, base_url="http://quanzi.test") as http:
+            for path in ("/console/", "/graphql"):
+                answer = await http.get(path, headers={"accept": "text/html"})
+                assert answer.status_code == 503, path
+                assert "run `make install`" in answer.text
+    production = settings.model_copy(update={"env": "production", "web_dir": DIST})
+    shipped = create_app(production)
+    async with shipped.router.lifespan_context(shipped):
+        transport = httpx.ASGITransport(app=shipped)
+        async with httpx.AsyncClient(transport=transport, base_url="http://quanzi.test") as http:
+            assert (await http.get("/console/")).status_code == 200  # the console ships
+            ide = await http.get("/graphql", headers={"accept": "text/html"})
+            assert "graphiql" not in ide.text.lower()  # the IDE does not
