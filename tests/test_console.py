@@ -296,6 +296,96 @@ async def test_a_moderator_approves_a_join_request_and_the_person_becomes_a_memb
     assert [e["code"] for e in muted["data"]["createPost"]["userErrors"]] == ["MUTED"]
 
 
+async def test_a_held_post_waits_in_the_queue_until_a_moderator_keeps_it(
+    client: GQL, console: Console, generous_post_limit: None
+) -> None:
+    world = await moderated_circle(client)
+    circle, owner, member = world["circle"], world["owner"], world["member"]
+    await ok(client, JOIN, "joinCircle", member["token"], c=circle["id"])
+
+    page = await console.open(owner["token"], f"/console/circles/{circle['id']}/automod")
+    await page.get_by_role("button", name="Add a rule").click()
+    await page.get_by_label("Label 1").fill("resale")
+    await page.get_by_label("Word or phrase 1").fill("  Resale  TICKETS ")
+    await page.get_by_label("Action 1").select_option("HOLD")
+    await page.get_by_role("button", name="Save rules").click()
+    await expect(page.get_by_role("status")).to_have_text("1 rules saved.")
+    await expect(page.get_by_label("Word or phrase 1")).to_have_value("resale tickets")
+
+    posted = await ok(
+        client, POST, "createPost", member["token"], c=circle["id"], body="resale tickets, DM me"
+    )
+    assert posted["post"] is None  # held: the payload carries no post until it is reviewed
+    queue = await client(
+        "query($c: ID!) { moderationQueue(circleId: $c) { edges { node { post { id } } } } }",
+        {"c": circle["id"]},
+        token=owner["token"],
+    )
+    post_id = queue["data"]["moderationQueue"]["edges"][0]["node"]["post"]["id"]
+    read = "query($p: ID!) { post(id: $p) { id } }"
+    stranger = await client.make_user(f"stranger_{world['tag']}")
+    hidden = await client(read, {"p": post_id}, token=stranger["token"])
+    assert hidden["data"]["post"] is None
+
+    await page.get_by_role("link", name="Moderation queue").click()
+    item = page.get_by_role("listitem", name="Held post (automod or cross-posting)")
+    await expect(item).to_contain_text("resale tickets, DM me")
+    await expect(item).not_to_contain_text("reported by")  # the system held it
+    await item.get_by_role("button", name="Dismiss (keep)").click()
+    await expect(page.get_by_role("status")).to_have_text("Report dismissed; the post stays.")
+    shown = await client(read, {"p": post_id}, token=stranger["token"])
+    assert shown["data"]["post"] == {"id": post_id}
+
+
+async def test_a_ban_with_a_duration_is_appealed_and_lifted_from_the_console(
+    client: GQL, console: Console
+) -> None:
+    world = await moderated_circle(client)
+    circle, owner, member = world["circle"], world["owner"], world["member"]
+    await ok(client, JOIN, "joinCircle", member["token"], c=circle["id"])
+
+    page = await console.open(owner["token"], f"/console/circles/{circle['id']}/members")
+    who = f"@{member['handle']}"
+    await page.get_by_label("Reason").nth(0).fill("flooding")
+    await page.get_by_label("Duration").nth(0).select_option("604800")
+    await shot(page, "members-en")
+    await page.get_by_role("button", name=f"Ban {who}").click()
+    await expect(page.get_by_role("status")).to_have_text(f"{who} is banned.")
+    await expect(page.get_by_role("button", name=f"Ban {who}")).to_have_count(0)
+
+    log = await client(
+        """query($c: ID!) { modLog(circleId: $c) { edges { node { id kind reason
+             expiresAt } } } }""",
+        {"c": circle["id"]},
+        token=owner["token"],
+    )
+    ban = log["data"]["modLog"]["edges"][0]["node"]
+    assert ban["kind"] == "BAN" and ban["reason"] == "flooding" and ban["expiresAt"]
+    await ok(
+        client,
+        """mutation($a: ID!, $m: String!) { appeal(actionId: $a, message: $m) {
+             appeal { id } userErrors { code field message } } }""",
+        "appeal",
+        member["token"],
+        a=ban["id"],
+        m="It was one long message, sorry",
+    )
+
+    await page.get_by_role("link", name="Appeals").click()
+    appeal = page.get_by_role("listitem").filter(has_text="It was one long message")
+    await expect(appeal).to_contain_text(f"Appeal of a ban by {who}")
+    await appeal.get_by_role("button", name="Accept").click()
+    await expect(page.get_by_role("status")).to_have_text("Appeal accepted: the ban is lifted.")
+    await page.get_by_role("link", name="Mod log").click()
+    await expect(page.get_by_role("listitem").filter(has_text="unban")).to_have_count(1)
+    banned = page.get_by_role("listitem").filter(has_text=": ban")
+    await expect(banned).to_contain_text("flooding")
+    await expect(banned).to_contain_text("until")
+    await shot(page, "modlog-en")
+    again = await client(JOIN, {"c": circle["id"]}, token=member["token"])
+    assert again["data"]["joinCircle"]["membership"]["state"] == "MEMBER"
+
+
 # ---------------------------------------------------------------- merchants
 
 
