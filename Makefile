@@ -43,15 +43,17 @@ $(WEB_BUILT): $(WEB_MODULES) $(WEB_SOURCES)
 	cd web && npm run build
 	@touch $@
 
-# The browser tests drive Debian's chromium (Playwright's own browsers cannot be fetched).
+# The browser tests drive Debian's chromium (Playwright's own browsers cannot be fetched),
+# with a Chinese font so the Chinese pages' screenshots show text.
+BROWSER_PACKAGES := chromium fonts-wqy-microhei
 chromium:
-	@if ! command -v chromium >/dev/null; then \
+	@if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi wqy; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "chromium not found; installing Debian package chromium"; \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
-	      || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }; \
+	    echo "installing Debian packages $(BROWSER_PACKAGES)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(BROWSER_PACKAGES) \
+	      || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(BROWSER_PACKAGES); }; \
 	  else \
-	    echo "chromium not found: install the Debian package chromium (the browser tests need it)"; \
+	    echo "chromium or a Chinese font is missing: install the Debian packages $(BROWSER_PACKAGES)"; \
 	  fi; \
 	fi
 

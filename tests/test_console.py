@@ -569,7 +569,7 @@ async def test_a_member_who_is_neither_staff_nor_moderator_sees_no_console_data(
 
 
 async def test_chinese_follows_the_browser_and_the_switch_changes_it(
-    client: GQL, console: Console, drain: Drain, graph: Graph
+    client: GQL, console: Console, graph: Graph, generous_post_limit: None
 ) -> None:
     world = await moderated_circle(client, policy="APPROVAL", visibility="SEMI_PUBLIC")
     circle, owner = world["circle"], world["owner"]
@@ -584,6 +584,21 @@ async def test_chinese_follows_the_browser_and_the_switch_changes_it(
     await page.get_by_role("link", name="入圈申请").click()
     await expect(page.get_by_role("button", name=f"通过 @{asker['handle']}")).to_be_visible()
     await shot(page, "requests-zh")
+    await page.get_by_role("button", name=f"通过 @{asker['handle']}").click()
+    await expect(page.get_by_role("status")).to_have_text(f"@{asker['handle']} 已成为成员。")
+    post = await ok(client, POST, "createPost", asker["token"], c=circle["id"], body="低价代购")
+    reporter = world["member"]
+    await ok(client, JOIN, "joinCircle", reporter["token"], c=circle["id"])
+    await ok(client, REPORT, "report", reporter["token"], p=post["post"]["id"], reason="广告")
+    await page.get_by_role("link", name="审核队列").click()
+    await expect(page.get_by_role("listitem", name="被举报的帖子")).to_contain_text("低价代购")
+    await shot(page, "queue-zh")
+    await page.get_by_role("link", name="成员").click()
+    await expect(page.get_by_role("button", name=f"封禁 @{asker['handle']}")).to_be_visible()
+    await shot(page, "members-zh")
+    await page.get_by_role("link", name="管理日志").click()
+    await expect(page.get_by_role("listitem").filter(has_text="通过入圈")).to_have_count(1)
+    await shot(page, "modlog-zh")
     await page.get_by_role("link", name="自动审核规则").click()
     await page.get_by_role("button", name="添加规则").click()
     await page.get_by_label("名称 1").fill("广告")
@@ -619,6 +634,11 @@ async def test_chinese_follows_the_browser_and_the_switch_changes_it(
     await shot(zh, "insights-zh")
     await zh.get_by_role("link", name="新建圈子").click()
     await shot(zh, "create-circle-zh")
+    await zh.get_by_role("link", name="发现").click()
+    await zh.get_by_label("圈子名称或关键词").fill("Noodle")
+    await zh.get_by_role("button", name="在发现中搜索").click()
+    await expect(zh.get_by_role("status")).to_contain_text("找到")
+    await shot(zh, "discovery-zh")
 
 
 async def test_the_console_works_at_phone_width_and_by_keyboard(
