@@ -21,7 +21,9 @@ def get_settings() -> Settings:
     try:
         return _load_settings()
     except ValidationError as exc:
-        problems = "; ".join(str(e["msg"]) for e in exc.errors())
+        problems = "; ".join(
+            f"QUANZI_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
         raise click.ClickException(f"invalid configuration: {problems}") from exc
 
 

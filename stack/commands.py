@@ -6,8 +6,15 @@ import sys
 
 import click
 
-from api.settings import get_settings
+from api.settings import Settings
 from stack import manager
+
+
+def get_settings() -> Settings:
+    from api.cli import get_settings as clear_settings  # api.cli registers this group
+
+    return clear_settings()
+
 
 EXIT_UNHEALTHY = 1
 EXIT_STOPPED = 3
