@@ -258,6 +258,15 @@ async def test_a_second_remove_of_the_same_post_says_why_it_failed(
     await expect(alert).to_contain_text("already done (ALREADY_EXISTS)")
     await expect(alert).to_contain_text("already removed")
 
+    # on a reload the queue shows the post as removed, and a moderator may restore it
+    await page.reload()
+    await expect(item).to_contain_text("removed")
+    await item.get_by_role("button", name="Restore post").click()
+    await expect(page.get_by_role("status")).to_have_text("Post restored and report dismissed.")
+    read = "query($p: ID!) { post(id: $p) { id } }"
+    back = await client(read, {"p": post["post"]["id"]}, token=reporter["token"])
+    assert back["data"]["post"] == {"id": post["post"]["id"]}
+
 
 async def test_a_moderator_approves_a_join_request_and_the_person_becomes_a_member(
     client: GQL, console: Console
@@ -385,6 +394,19 @@ async def test_a_ban_with_a_duration_is_appealed_and_lifted_from_the_console(
     again = await client(JOIN, {"c": circle["id"]}, token=member["token"])
     assert again["data"]["joinCircle"]["membership"]["state"] == "MEMBER"
 
+    # back on the members page: made a moderator, then kicked
+    await page.get_by_role("link", name="Members").click()
+    await page.get_by_label("Role").nth(0).select_option("MODERATOR")
+    await page.get_by_role("button", name=f"Set role {who}").click()
+    await expect(page.get_by_role("status")).to_have_text(f"{who} is now moderator.")
+    role = "query($c: ID!) { circle(id: $c) { viewerRole viewerMembership } }"
+    mine = await client(role, {"c": circle["id"]}, token=member["token"])
+    assert mine["data"]["circle"]["viewerRole"] == "MODERATOR"
+    await page.get_by_role("button", name=f"Kick {who}").click()
+    await expect(page.get_by_role("status")).to_have_text(f"{who} was removed from the circle.")
+    gone = await client(role, {"c": circle["id"]}, token=member["token"])
+    assert gone["data"]["circle"]["viewerMembership"] == "NONE"
+
 
 # ---------------------------------------------------------------- merchants
 
@@ -423,6 +445,14 @@ async def test_a_merchant_creates_a_circle_and_finds_it_in_discovery(
     hosted = page.get_by_role("listitem").filter(has_text=name)
     await expect(hosted).to_contain_text("semi-public")
     await expect(hosted).to_contain_text("Customers only")
+    # edited: no longer customers only, open to all
+    await hosted.get_by_role("button", name=f"Edit {name}").click()
+    await hosted.get_by_label("Customers only").uncheck()
+    await hosted.get_by_label("Join policy").select_option("OPEN")
+    await hosted.get_by_role("button", name="Save changes").click()
+    await expect(page.get_by_role("status")).to_have_text(f"Circle “{name}” saved.")
+    await expect(hosted).to_contain_text("open")
+    await expect(hosted).not_to_contain_text("Customers only")
 
     await page.get_by_role("link", name="Discovery").click()
     await page.get_by_label("Circle name or words").fill(name)
