@@ -552,13 +552,28 @@ async def test_area_insights_for_a_point_and_radius_chosen_on_the_page(
 ) -> None:
     world = World(client, graph)
     merchant, staff = await staffed_merchant(client, world, "Noodles", "restaurant")
+    cafe = await world.merchant("beans", "cafe", where=(31.2310, 121.4745))  # ~100 m away
+    people = await world.people(120, "area")
+    await world.visit(people, cafe, at_local_hour(8, days_ago=1))
+    await refresh()
+
     page = await console.open(staff["token"], f"/console/merchants/{merchant['id']}/area")
-    # prefilled with the merchant's location; no snapshot yet is said in words
-    await expect(page.get_by_label("Latitude")).to_have_value("31.2304")
+    await expect(page.get_by_label("Latitude")).to_have_value("31.2304")  # the merchant's
     await page.get_by_label("Radius (meters)").fill("50")
     await page.get_by_role("button", name="Show area insights").click()
     await expect(page.get_by_role("alert")).to_contain_text("INVALID_INPUT")
     await expect(page.get_by_role("alert")).to_contain_text("radius")
+
+    await page.get_by_label("Radius (meters)").fill("1000")
+    await page.get_by_role("button", name="Show area insights").click()
+    await expect(page.get_by_role("status")).to_have_text(
+        "Area insights within 1000 m of 31.2304, 121.4737."
+    )
+    await expect(page.locator("[data-number=audienceSize]")).to_have_text(re.compile(r"^\d+$"))
+    hours = page.locator("[data-chart=activeHours]")
+    assert "08:00" in (await hours.get_attribute("aria-label") or "")
+    assert await _bar_count(hours) == 1
+    await shot(page, "area-en")
 
 
 # ---------------------------------------------------------------- who sees what

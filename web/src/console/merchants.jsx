@@ -309,7 +309,7 @@ function AreaForm({ merchant, at }) {
           near: { latitude: Number(lat), longitude: Number(lon) },
           radius: Number(radius),
         }),
-      () => '',
+      () => t('areaShown', { radius, lat, lon }),
     );
     if (data) setResult(data.areaInsights);
   };
