@@ -19,12 +19,13 @@ TEST_ENV := QUANZI_ENV=test \
 	QUANZI_REDIS_URL=redis://127.0.0.1:16379/0 \
 	QUANZI_NEO4J_HEAP=1g
 
-.PHONY: help install run test fuzz stack-down test-stack-down lint bench chromium
+.PHONY: help install run test fuzz stack-down test-stack-down lint bench chromium screenshots
 
 help:
 	@echo "make run    - install, start Neo4j + Redis, migrate, load demo data, serve API + worker"
 	@echo "make test   - install, start the separate test stack, run the whole suite"
 	@echo "make fuzz   - a long schemathesis run against the real server (FUZZ_EXAMPLES=200)"
+	@echo "make screenshots - refresh the README's console screenshots in docs/screenshots"
 	@echo "make install / lint / stack-down / test-stack-down"
 
 install: $(STAMP) $(WEB_BUILT) chromium
@@ -67,6 +68,12 @@ test: install
 	$(TEST_ENV) $(BIN)/quanzi stack up
 	$(TEST_ENV) $(BIN)/quanzi migrate
 	$(TEST_ENV) $(BIN)/pytest -q
+
+# Refresh the README's console screenshots (the tests write them to build/ otherwise).
+screenshots: install
+	$(TEST_ENV) $(BIN)/quanzi stack up
+	$(TEST_ENV) $(BIN)/quanzi migrate
+	$(TEST_ENV) QUANZI_SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -q tests/test_console.py
 
 # A long fuzzing run (make test runs a short one): every operation, as a member and as
 # the platform, FUZZ_EXAMPLES generated requests each.

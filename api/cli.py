@@ -10,21 +10,15 @@ import sys
 
 import click
 
-from api.settings import Settings
-from api.settings import get_settings as _load_settings
+from api.settings import InvalidSettings, Settings, checked_settings
 
 
 def get_settings() -> Settings:
     """The settings, or a clear message (not a traceback) when they are unusable."""
-    from pydantic import ValidationError
-
     try:
-        return _load_settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"QUANZI_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        raise click.ClickException(f"invalid configuration: {problems}") from exc
+        return checked_settings()
+    except InvalidSettings as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.group()

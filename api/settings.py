@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Used only outside production so that `make run` works with no configuration.
@@ -171,3 +171,18 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+class InvalidSettings(ValueError):
+    """The environment's settings are unusable; the message names each variable."""
+
+
+def checked_settings() -> Settings:
+    """The settings, or InvalidSettings with one line per problem instead of pydantic's."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"QUANZI_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidSettings(f"invalid configuration: {problems}") from exc

@@ -6,14 +6,15 @@ import sys
 
 import click
 
-from api.settings import Settings
+from api.settings import InvalidSettings, Settings, checked_settings
 from stack import manager
 
 
 def get_settings() -> Settings:
-    from api.cli import get_settings as clear_settings  # api.cli registers this group
-
-    return clear_settings()
+    try:
+        return checked_settings()
+    except InvalidSettings as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 EXIT_UNHEALTHY = 1
