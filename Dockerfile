@@ -1,5 +1,14 @@
 # The Quanzi image: API (default command), worker (`quanzi worker`) and migrations
 # (`quanzi migrate`) all run from it.
+
+# The console and the GraphQL IDE: npm packages from the lock, built by Vite.
+FROM node:20-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web/ ./
+RUN npm run build
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -14,6 +23,8 @@ WORKDIR /src
 COPY . .
 RUN pip install . \
     && rm -rf /src/build /src/*.egg-info
+COPY --from=web /web/dist /srv/quanzi-web
+ENV QUANZI_WEB_DIR=/srv/quanzi-web
 
 # Run from an empty directory owned by the user, away from the sources.
 WORKDIR /home/quanzi

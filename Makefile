@@ -6,6 +6,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# The console and the GraphQL IDE (web/): npm packages from the lock, then a Vite build
+# into web/dist/ (git-ignored), which the API serves.
+WEB_MODULES := web/node_modules/.installed-stamp
+WEB_BUILT   := web/dist/.built-stamp
+WEB_SOURCES := web/vite.config.js web/index.html web/graphiql.html $(shell find web/src -type f 2>/dev/null)
 
 # The test stack has its own ports and data directory: tests never touch `make run` data.
 TEST_ENV := QUANZI_ENV=test \
@@ -14,21 +19,44 @@ TEST_ENV := QUANZI_ENV=test \
 	QUANZI_REDIS_URL=redis://127.0.0.1:16379/0 \
 	QUANZI_NEO4J_HEAP=1g
 
-.PHONY: help install run test fuzz stack-down test-stack-down lint bench
+.PHONY: help install run test fuzz stack-down test-stack-down lint bench chromium screenshots
 
 help:
 	@echo "make run    - install, start Neo4j + Redis, migrate, load demo data, serve API + worker"
 	@echo "make test   - install, start the separate test stack, run the whole suite"
 	@echo "make fuzz   - a long schemathesis run against the real server (FUZZ_EXAMPLES=200)"
+	@echo "make screenshots - refresh the README's console screenshots in docs/screenshots"
 	@echo "make install / lint / stack-down / test-stack-down"
 
-install: $(STAMP)
+install: $(STAMP) $(WEB_BUILT) chromium
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+
+$(WEB_MODULES): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+$(WEB_BUILT): $(WEB_MODULES) $(WEB_SOURCES)
+	cd web && npm run build
+	@touch $@
+
+# The browser tests drive Debian's chromium (Playwright's own browsers cannot be fetched),
+# with a Chinese font so the Chinese pages' screenshots show text.
+BROWSER_PACKAGES := chromium fonts-wqy-microhei
+chromium:
+	@if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi wqy; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages $(BROWSER_PACKAGES)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(BROWSER_PACKAGES) \
+	      || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(BROWSER_PACKAGES); }; \
+	  else \
+	    echo "chromium or a Chinese font is missing: install the Debian packages $(BROWSER_PACKAGES)"; \
+	  fi; \
+	fi
 
 run: install
 	$(BIN)/quanzi stack up
@@ -40,6 +68,12 @@ test: install
 	$(TEST_ENV) $(BIN)/quanzi stack up
 	$(TEST_ENV) $(BIN)/quanzi migrate
 	$(TEST_ENV) $(BIN)/pytest -q
+
+# Refresh the README's console screenshots (the tests write them to build/ otherwise).
+screenshots: install
+	$(TEST_ENV) $(BIN)/quanzi stack up
+	$(TEST_ENV) $(BIN)/quanzi migrate
+	$(TEST_ENV) QUANZI_SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -q tests/test_console.py
 
 # A long fuzzing run (make test runs a short one): every operation, as a member and as
 # the platform, FUZZ_EXAMPLES generated requests each.

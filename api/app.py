@@ -22,6 +22,7 @@ from api.metrics import metrics_endpoint
 from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from api.settings import Settings, get_settings
 from api.sockets import Sockets
+from api.web import WebBuild
 from graph.driver import Graph, open_driver
 from schema.root import make_schema
 from workers.redis import open_redis
@@ -32,7 +33,10 @@ log = logging.getLogger("quanzi.app")
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     logs.configure(settings)
-    graphql = GraphQLApp(make_schema(settings), ide=not settings.production)
+    web = WebBuild(settings.web_dir)
+    graphql = GraphQLApp(
+        make_schema(settings), ide=web.ide_page if not settings.production else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -72,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/livez", livez),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            *web.routes(),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),

@@ -10,19 +10,15 @@ import sys
 
 import click
 
-from api.settings import Settings
-from api.settings import get_settings as _load_settings
+from api.settings import InvalidSettings, Settings, checked_settings
 
 
 def get_settings() -> Settings:
     """The settings, or a clear message (not a traceback) when they are unusable."""
-    from pydantic import ValidationError
-
     try:
-        return _load_settings()
-    except ValidationError as exc:
-        problems = "; ".join(str(e["msg"]) for e in exc.errors())
-        raise click.ClickException(f"invalid configuration: {problems}") from exc
+        return checked_settings()
+    except InvalidSettings as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.group()
@@ -119,6 +115,23 @@ def demo() -> None:
     click.echo(f"demo data loaded; demo user: {DEMO_USER_PLATFORM_ID}")
 
 
+def console_links(settings: Settings, base: str) -> str:
+    """Links that sign the console in as the demo's merchant staff member and its
+    moderator: the token rides in the fragment, which browsers never send to a server."""
+    from api.auth import mint_token
+    from graph.demo import DEMO_MODERATOR_PLATFORM_ID, DEMO_STAFF_PLATFORM_ID
+
+    lines = ["Console (merchants and moderators), signed in as:"]
+    for who, platform_id in (
+        ("the merchants' staff member", DEMO_STAFF_PLATFORM_ID),
+        ("the clinic circles' moderator", DEMO_MODERATOR_PLATFORM_ID),
+    ):
+        lines.append(
+            f"  {who} ({platform_id}): {base}/console/#token={mint_token(settings, platform_id)}"
+        )
+    return "\n".join(lines)
+
+
 @main.command()
 def dev() -> None:
     """Run the API and one worker together; Ctrl-C stops both."""
@@ -149,6 +162,7 @@ def dev() -> None:
             f"\nGraphQL IDE: {base}/graphql\n"
             f"Dev token for the demo user ({DEMO_USER_PLATFORM_ID}):\n{token}\n"
             "Try { me { id handle } } with header Authorization: Bearer <token>.\n"
+            f"\n{console_links(settings, base)}\n"
             "Ctrl-C stops the API and the worker (the stack keeps running: quanzi stack down).\n"
         )
         while all(p.poll() is None for p in procs):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from cross_web import HTTPException
@@ -64,14 +65,21 @@ class GraphQLApp(GraphQL[Context, None]):
             raise HTTPException(400, "the request body must be a JSON object")
         return value
 
-    def __init__(self, schema: BaseSchema, *, ide: bool) -> None:
+    def __init__(self, schema: BaseSchema, *, ide: Callable[[], Response] | None) -> None:
+        self.ide = ide
         super().__init__(
             schema,
-            graphql_ide="graphiql" if ide else None,
+            graphql_ide="graphiql" if ide is not None else None,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             keep_alive=True,
             keep_alive_interval=15,
         )
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """The IDE from this server's own build, not Strawberry's page (which loads React
+        and GraphiQL from a public CDN)."""
+        assert self.ide is not None  # Strawberry asks only when graphql_ide is set
+        return self.ide()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

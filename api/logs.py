@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 
+from strawberry.http.exceptions import WebSocketDisconnected
+
 from api.settings import Settings
 
 # Libraries whose debug output quotes what clients sent: never below WARNING.
@@ -27,12 +29,25 @@ class _NoQueryString(logging.Filter):
         return True
 
 
+class _ClientWentAway(logging.Filter):
+    """Strawberry logs a traceback at ERROR whenever a subscriber drops its socket while a
+    message is on its way; a client hanging up is not a server error, and hostile clients
+    could flood the log with it. Every other exception in its tasks still logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, WebSocketDisconnected)
+
+
 def configure(settings: Settings) -> None:
     level = settings.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     for name in QUIET:
         library = logging.getLogger(name)
         library.setLevel(max(logging.WARNING, library.getEffectiveLevel()))
+    tasks = logging.getLogger("strawberry.ws.task")
+    if not any(isinstance(f, _ClientWentAway) for f in tasks.filters):
+        tasks.addFilter(_ClientWentAway())
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, _NoQueryString) for f in access.filters):
         access.addFilter(_NoQueryString())

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Used only outside production so that `make run` works with no configuration.
@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     # Bearer token for GET /metrics; unset: open outside production, absent in production.
     metrics_token: str | None = None
     default_trust_score: int = Field(default=500, ge=0, le=1000)
+    # The console's and the GraphQL IDE's build (web/dist by default, made by make install).
+    web_dir: Path | None = None
 
     # GraphQL limits
     max_query_depth: int = Field(default=12, ge=1)
@@ -173,3 +175,18 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+class InvalidSettings(ValueError):
+    """The environment's settings are unusable; the message names each variable."""
+
+
+def checked_settings() -> Settings:
+    """The settings, or InvalidSettings with one line per problem instead of pydantic's."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"QUANZI_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidSettings(f"invalid configuration: {problems}") from exc

@@ -12,6 +12,11 @@ from graph.merchants import UpsertMerchant
 from graph.users import UpsertUser
 
 DEMO_USER_PLATFORM_ID = "demo-lin"
+# Who the console's dev links sign in: the staff member of the noodle shop and the gym
+# (owner of their circles), and the moderator of the clinic's circles, where a join
+# request waits.
+DEMO_STAFF_PLATFORM_ID = "demo-chen"
+DEMO_MODERATOR_PLATFORM_ID = "demo-alice"
 
 DEMO_USERS = (
     UpsertUser(DEMO_USER_PLATFORM_ID, "lin_xiaoyu", "林小雨", "+8613800138001", 720),

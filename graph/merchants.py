@@ -74,6 +74,24 @@ async def merchants_by_ids(graph: Graph, ids: Sequence[str]) -> dict[str, Mercha
     return {r["merchant"]["id"]: Merchant.from_row(r["merchant"]) for r in result.records}
 
 
+async def staff_merchants_page(
+    graph: Graph, user_id: str, *, first: int, after: str | None
+) -> list[Merchant]:
+    """The merchants the user is staff of, by id (a page of ``first`` after id ``after``)."""
+    result = await graph.read(
+        """
+        MATCH (:User {id: $user})-[:STAFF_OF]->(m:Merchant)
+        WHERE $after IS NULL OR m.id > $after
+        RETURN """
+        + MERCHANT_FIELDS
+        + " ORDER BY m.id LIMIT $limit",
+        user=user_id,
+        after=after,
+        limit=first,
+    )
+    return [Merchant.from_row(r["merchant"]) for r in result.records]
+
+
 # ---------------------------------------------------------------- validation
 
 

@@ -26,9 +26,16 @@ if TYPE_CHECKING:
 
 MUTUAL_FRIENDS = "MUTUAL_FRIENDS"
 CONTACT = "CONTACT"
+# The candidate holds the viewer's number: it ranks, but the viewer's own data does not
+# show it, so it is never a reason and never enough on its own to suggest someone.
+CONTACT_OF = "CONTACT_OF"
 PAYMENT = "PAYMENT"
 SHARED_MERCHANT = "SHARED_MERCHANT"
 SHARED_CIRCLE = "SHARED_CIRCLE"
+
+
+# Signals that rank but are not the viewer's to see; a candidate needs a visible one too.
+HIDDEN_SIGNALS = frozenset({CONTACT_OF})
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class SuggestionConfig:
         default_factory=lambda: {
             MUTUAL_FRIENDS: 1.0,
             CONTACT: 1.5,
+            CONTACT_OF: 1.0,
             PAYMENT: 1.2,
             SHARED_MERCHANT: 0.1,
             SHARED_CIRCLE: 0.5,
@@ -102,7 +110,7 @@ SOURCES: tuple[Source, ...] = (
         UNION ALL
         MATCH (p:Phone {hash: me.phoneHash})<-[:HAS_CONTACT]-(c:User)
         WHERE c <> me
-        RETURN c, 'CONTACT' AS kind, 1.0 AS raw, 1 AS n
+        RETURN c, 'CONTACT_OF' AS kind, 1.0 AS raw, 1 AS n
         LIMIT $perSource
         """,
     ),
@@ -186,6 +194,8 @@ def _score(
     reasons = []
     for s in signals:
         total += weights.get(s["kind"], 0.0) * float(s["raw"])
+        if s["kind"] in HIDDEN_SIGNALS:
+            continue
         count = (
             int(s["n"]) if s["kind"] in (MUTUAL_FRIENDS, SHARED_MERCHANT, SHARED_CIRCLE) else None
         )
@@ -219,7 +229,7 @@ async def hand_ranked(
     scored = []
     for record in result.records:
         score, reasons = _score(record["signals"], config.weights)
-        if score > 0:
+        if score > 0 and reasons:
             scored.append(Scored(record["id"], round(score, 6), tuple(reasons)))
     scored.sort(key=lambda s: (-s.score, s.user_id))
     return scored

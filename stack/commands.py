@@ -6,8 +6,16 @@ import sys
 
 import click
 
-from api.settings import get_settings
+from api.settings import InvalidSettings, Settings, checked_settings
 from stack import manager
+
+
+def get_settings() -> Settings:
+    try:
+        return checked_settings()
+    except InvalidSettings as exc:
+        raise click.ClickException(str(exc)) from exc
+
 
 EXIT_UNHEALTHY = 1
 EXIT_STOPPED = 3

@@ -294,7 +294,7 @@ class Processes:
             except httpx.TransportError:
                 return False
 
-        await wait_for(up, "the server to start")
+        await wait_for(up, "the server to start", limit=120)
         return base
 
     def output(self, proc: subprocess.Popen[bytes], limit: int | None = 3000) -> str:

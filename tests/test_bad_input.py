@@ -52,6 +52,7 @@ PAGED = {
     "notifications": "{ notifications(after: $after) { edges { cursor } } }",
     "friendRequests": "{ friendRequests(after: $after) { edges { cursor } } }",
     "myCircles": "{ myCircles(after: $after) { edges { cursor } } }",
+    "myMerchants": "{ myMerchants(after: $after) { edges { cursor } } }",
     "discoverCircles": "{ discoverCircles(after: $after) { edges { cursor } } }",
     "friends": "{ me { friends(after: $after) { edges { cursor } } } }",
 }

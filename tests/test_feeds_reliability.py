@@ -178,7 +178,7 @@ async def test_worker_killed_mid_burst_delivers_everything_once(
             sizes = await pipe.execute()
         return all(n >= BURST for n in sizes) and await pending_posts(graph) == 0
 
-    await wait_for(all_delivered, "every post in every timeline", limit=45, every=0.2)
+    await wait_for(all_delivered, "every post in every timeline", limit=180, every=0.2)
     for key in timelines:
         entries = await redis.zrange(key, 0, -1)
         assert len(entries) == BURST and entries == ids  # each once, in time order

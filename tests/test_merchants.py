@@ -285,3 +285,59 @@ async def test_merchant_circles_hide_private_from_non_members(client: GQL) -> No
     names = sorted(e["node"]["name"] for e in body["data"]["merchant"]["circles"]["edges"])
     assert names == sorted(["家长群", "家委会"])
     assert public["circle"]["id"] != private["circle"]["id"]
+
+
+MY_MERCHANTS = """query($first: Int, $after: String) { myMerchants(first: $first, after: $after) {
+  edges { cursor node { id name } } pageInfo { hasNextPage endCursor } } }"""
+
+
+async def test_my_merchants_are_the_ones_the_viewer_is_staff_of(client: GQL) -> None:
+    staff = await client.make_user("staff_mm")
+    other = await client.make_user("other_mm")
+    made = []
+    for i in range(3):
+        payload = await upsert(
+            client,
+            client.admin,
+            platformId=f"m-mm-{i}",
+            name=f"Shop {i}",
+            category="dining",
+            staffPlatformUserIds=[staff["platformId"]],
+        )
+        made.append(payload["merchant"]["id"])
+    await upsert(
+        client,
+        client.admin,
+        platformId="m-mm-other",
+        name="Not theirs",
+        category="dining",
+        staffPlatformUserIds=[other["platformId"]],
+    )
+
+    seen: list[str] = []
+    after = None
+    while True:
+        body = await client(MY_MERCHANTS, {"first": 2, "after": after}, token=staff["token"])
+        page = body["data"]["myMerchants"]
+        seen += [e["node"]["id"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert sorted(seen) == sorted(made) and len(seen) == 3
+
+    theirs = await client(MY_MERCHANTS, {"first": 10}, token=other["token"])
+    assert [e["node"]["name"] for e in theirs["data"]["myMerchants"]["edges"]] == ["Not theirs"]
+    nobody = await client(MY_MERCHANTS, {"first": 10})
+    assert nobody["data"]["myMerchants"]["edges"] == []
+
+    # staff replaced: the merchant leaves the old staff member's list
+    await upsert(
+        client,
+        client.admin,
+        platformId="m-mm-0",
+        name="Shop 0",
+        category="dining",
+        staffPlatformUserIds=[other["platformId"]],
+    )
+    body = await client(MY_MERCHANTS, {"first": 10}, token=staff["token"])
+    assert len(body["data"]["myMerchants"]["edges"]) == 2

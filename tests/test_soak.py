@@ -54,3 +54,7 @@ async def test_hostile_clients_do_not_starve_ordinary_ones(
         raise AssertionError(f"left behind: {left}") from None
     # hundreds of sockets came and went; the server's pub/sub connection is still its one
     assert len(await redis.client_list(_type="pubsub")) <= baseline + 1
+    # and clients hanging up mid-stream is not a server error: no traceback in its log
+    server = next(p for p in procs.running if "serve" in str(p.args))
+    log = procs.output(server, limit=None)
+    assert "Traceback" not in log and " ERROR " not in log, log[-3000:]

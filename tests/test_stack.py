@@ -81,3 +81,23 @@ def test_pid_reuse_is_not_trusted_and_down_is_idempotent(tmp_path: Path) -> None
     manager.down(settings, echo=lambda _msg: None)  # must not signal this test process
     manager.down(settings, echo=lambda _msg: None)
     assert not (run / "redis.pid").exists()
+
+
+@pytest.mark.parametrize("command", [["stack", "status"], ["stack", "down"], ["migrate"]])
+def test_a_bad_setting_is_a_message_not_a_traceback(
+    command: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from api.cli import main
+    from api.settings import get_settings
+
+    monkeypatch.setenv("QUANZI_ENV", "dev")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(main, command)
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert "invalid configuration: QUANZI_ENV: Input should be" in result.output
+    assert isinstance(result.exception, SystemExit)  # click's exit, not a ValidationError

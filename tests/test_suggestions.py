@@ -12,6 +12,7 @@ from actions import safety
 from actions.interactions import record_interactions
 from graph import interactions, merchants
 from graph.driver import Graph
+from schema.pagination import decode_cursor, encode_cursor
 from tests.conftest import GQL, RoundTrips
 from tests.test_friends import BLOCK, befriend, send
 from workers import jobs, keys, suggestions
@@ -159,7 +160,7 @@ async def _ids(graph: Graph) -> dict[str, str]:
     return {r["h"]: r["id"] for r in result.records}
 
 
-async def test_contacts_either_direction_but_no_third_party(client: GQL) -> None:
+async def test_contacts_name_only_the_viewers_own_book(client: GQL) -> None:
     lin = await client.make_user("lin", phone="+8613800138001")
     chen = await client.make_user("chen", phone="+8613800138002")
     wang = await client.make_user("wang", phone="+8613800138003")
@@ -170,13 +171,38 @@ async def test_contacts_either_direction_but_no_third_party(client: GQL) -> None
     wang_sees = await pymk(client, wang)
     assert sorted(handles(wang_sees)) == ["chen", "lin"]
     assert wang_sees[0]["reasons"] == [
-        {"kind": "CONTACT", "count": None, "text": "From phone contacts"}
+        {"kind": "CONTACT", "count": None, "text": "In your phone contacts"}
     ]
-    # the other direction: lin and chen see wang (their number is in wang's book)
-    assert handles(await pymk(client, lin)) == ["wang"]
-    # but lin and chen are never suggested to each other because wang knows both
-    assert "chen" not in handles(await pymk(client, lin))
-    assert "lin" not in handles(await pymk(client, chen))
+    # lin's own data shows nothing about wang: that wang holds lin's number is wang's
+    # secret, so it never suggests wang to lin on its own nor shows as a reason
+    assert handles(await pymk(client, lin)) == []
+    # and lin and chen are never suggested to each other because wang knows both
+    assert handles(await pymk(client, chen)) == []
+
+
+async def test_the_other_direction_only_ranks(client: GQL) -> None:
+    """Holding the viewer's number lifts someone the viewer has another reason for."""
+    lin = await client.make_user("lin", phone="+8613800138001")
+    chen, dong, wang, zhao = (
+        await client.make_user("chen"),
+        await client.make_user("dong"),
+        await client.make_user("wang", phone="+8613800138003"),
+        await client.make_user("zhao", phone="+8613800138004"),
+    )
+    for friend in (chen, dong):
+        await befriend(client, lin, friend)
+        await befriend(client, wang, friend)
+    await befriend(client, zhao, chen)
+    upload = "mutation($n: [String!]!) { uploadContacts(phoneNumbers: $n) { matched } }"
+    await client(upload, {"n": ["+8613800138001"]}, token=zhao["token"])
+    nodes = await pymk(client, lin)
+    # wang shares two friends with lin, zhao one; zhao holds lin's number and ranks first
+    assert handles(nodes) == ["zhao", "wang"]
+    # but each shows only what lin can see
+    assert [n["reasons"] for n in nodes] == [
+        [{"kind": "MUTUAL_FRIENDS", "count": 1, "text": "1 mutual friend"}],
+        [{"kind": "MUTUAL_FRIENDS", "count": 2, "text": "2 mutual friends"}],
+    ]
 
 
 async def test_payments_and_shared_merchants(client: GQL, graph: Graph) -> None:
@@ -231,8 +257,9 @@ async def test_payments_and_shared_merchants(client: GQL, graph: Graph) -> None:
     assert nodes["wang"]["reasons"] == [
         {"kind": "SHARED_MERCHANT", "count": 1, "text": "1 place you both visit"}
     ]
-    # a payment between the two outweighs one shared noodle shop
-    assert nodes["chen"]["score"] > nodes["wang"]["score"]
+    # a payment between the two outweighs one shared noodle shop; the score says only
+    # which quarter of lin's list each is in, nothing about how much was paid
+    assert (nodes["chen"]["score"], nodes["wang"]["score"]) == (1.0, 0.5)
     for node in nodes.values():
         for reason in node["reasons"]:
             assert "兰州" not in reason["text"] and "诊所" not in reason["text"]
@@ -253,6 +280,9 @@ async def test_stable_pagination(client: GQL, redis: Redis) -> None:
         if not page["pageInfo"]["hasNextPage"]:
             break
         after = page["pageInfo"]["endCursor"]
+        # the cursor is (place in the list, user id): no score travels in it
+        position, _user_id = decode_cursor(after, int, str) or ()
+        assert position == len(seen) - 1
         # a recomputation between pages does not move the cursor's place
         await redis.flushdb()
     assert sorted(seen) == [f"cand_{i}" for i in range(7)]
@@ -263,6 +293,9 @@ async def test_bad_cursor_is_a_client_error(client: GQL) -> None:
     lin = await client.make_user("lin")
     body = await client(PYMK, {"after": "not-a-cursor"}, token=lin["token"])
     assert body["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
+    for forged in (encode_cursor(-1, "x"), encode_cursor(0.5, "x"), encode_cursor(3)):
+        body = await client(PYMK, {"after": forged}, token=lin["token"])
+        assert body["errors"][0]["extensions"]["code"] == "INVALID_INPUT", forged
 
 
 async def test_list_is_cached_and_refreshed_by_the_worker_job(

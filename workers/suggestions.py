@@ -59,7 +59,7 @@ class CachedList:
 
 @dataclass(frozen=True)
 class Page:
-    rows: list[tuple[Scored, UserRecord]]
+    rows: list[Shown]
     # The viewer's blocks, when the page was served from a list still valid for them
     # (so a resolver need not ask Neo4j); None when unknown.
     blocked: frozenset[str] | None
@@ -195,30 +195,54 @@ async def _visible(
     return found
 
 
+@dataclass(frozen=True)
+class Shown:
+    """A suggestion as the viewer sees it: a coarse band and a place, never the score."""
+
+    scored: Scored
+    record: UserRecord
+    position: int  # in the viewer's ranked list; the cursor carries it with the id
+    band: float
+
+
+def band(position: int, total: int) -> float:
+    """1.0, 0.75, 0.5 or 0.25: the quarter of the viewer's list a suggestion is in.
+
+    The raw score would let a viewer derive how often two people paid each other.
+    """
+    return 1.0 - 0.25 * min(3, (4 * position) // max(total, 1))
+
+
 async def suggestions_page(
     services: Services,
     user_id: str,
     *,
     first: int,
-    after: tuple[float, str] | None,
+    after: tuple[int, str] | None,
 ) -> Page:
-    """Up to ``first + 1`` suggestions after the keyset cursor, each re-checked now.
+    """Up to ``first + 1`` suggestions after the cursor, each re-checked now.
 
-    Ordering is (score desc, id asc), so a cursor keeps its place when the list is
-    recomputed between two pages.
+    The cursor is (position, id) in the ranked list: the page goes on after that id, or
+    after that position when a recomputation between pages dropped the id.
     """
     entry, trusted = await cached_or_live(services, user_id)
     items = entry.items
+    start = 0
     if after is not None:
-        score, last_id = after
-        items = [s for s in items if (-s.score, s.user_id) > (-score, last_id)]
+        position, last_id = after
+        ids = [s.user_id for s in items]
+        start = ids.index(last_id) + 1 if last_id in ids else position + 1
     # Re-check only as many as the page needs (usually one chunk), not the whole list.
-    shown: list[tuple[Scored, UserRecord]] = []
+    shown: list[Shown] = []
     chunk = 2 * (first + 1)
-    for start in range(0, len(items), chunk):
-        part = items[start : start + chunk]
+    for at in range(start, len(items), chunk):
+        part = items[at : at + chunk]
         visible = await _visible(services, user_id, [s.user_id for s in part], trusted)
-        shown += [(s, visible[s.user_id]) for s in part if s.user_id in visible]
+        shown += [
+            Shown(s, visible[s.user_id], at + i, band(at + i, len(items)))
+            for i, s in enumerate(part)
+            if s.user_id in visible
+        ]
         if len(shown) > first:
             break
     return Page(shown[: first + 1], entry.blocked if trusted else None)

@@ -7,7 +7,8 @@ from datetime import datetime
 import strawberry
 
 from graph import social
-from schema.core import Info, page_size, resolve_node
+from graph.errors import ErrorCode
+from schema.core import ClientError, Info, page_size, resolve_node
 from schema.pagination import Connection, Instant, connection, decode_cursor, encode_cursor
 from schema.people.types import FriendRequest, Suggestion, User
 from workers.suggestions import suggestions_page
@@ -37,7 +38,9 @@ class PeopleQuery:
         viewer = info.context.viewer.id
         if viewer is None:
             return connection([], first=size, cursor_of=lambda _: "")
-        cursor = decode_cursor(after, float, str)
+        cursor = decode_cursor(after, int, str)
+        if cursor is not None and cursor[0] < 0:
+            raise ClientError("invalid cursor", ErrorCode.INVALID_INPUT)
         page = await suggestions_page(
             info.context.services,
             viewer,
@@ -47,9 +50,9 @@ class PeopleQuery:
         if page.blocked is not None:  # the cached list knew the viewer's blocks
             info.context.loaders.know_blocked(page.blocked)
         return connection(
-            [Suggestion.build(scored, record) for scored, record in page.rows],
+            [Suggestion.build(row) for row in page.rows],
             first=size,
-            cursor_of=lambda s: encode_cursor(s.score, s.user.id),
+            cursor_of=lambda s: encode_cursor(s.position, s.user.id),
         )
 
     @strawberry.field(

@@ -10,10 +10,11 @@ import strawberry
 from strawberry import relay
 
 from graph import social
-from graph.suggestions import Reason, Scored
+from graph.suggestions import Reason
 from graph.users import UserRecord
 from schema.core import Info, page_size
 from schema.pagination import Connection, connection, decode_cursor, encode_cursor
+from workers.suggestions import Shown
 
 
 @strawberry.type(name="User")
@@ -164,7 +165,7 @@ def reason_text(reason: Reason) -> str:
         case "MUTUAL_FRIENDS":
             return _plural(n, "mutual friend", "mutual friends")
         case "CONTACT":
-            return "From phone contacts"
+            return "In your phone contacts"
         case "PAYMENT":
             return "You have paid each other"
         case "SHARED_CIRCLE":
@@ -196,13 +197,20 @@ class SuggestionReason:
 @strawberry.type
 class Suggestion:
     user: User
-    score: float
+    score: float = strawberry.field(
+        description=(
+            "A coarse band, 1.0, 0.75, 0.5 or 0.25: the quarter of the viewer's ranked list "
+            "this suggestion is in. Never the raw score."
+        )
+    )
     reasons: list[SuggestionReason]
+    position: strawberry.Private[int]
 
     @classmethod
-    def build(cls, scored: Scored, record: UserRecord) -> Suggestion:
+    def build(cls, shown: Shown) -> Suggestion:
         return cls(
-            user=User.from_record(record),
-            score=scored.score,
-            reasons=[SuggestionReason.from_reason(r) for r in scored.reasons],
+            user=User.from_record(shown.record),
+            score=shown.band,
+            reasons=[SuggestionReason.from_reason(r) for r in shown.scored.reasons],
+            position=shown.position,
         )
