@@ -29,7 +29,7 @@ from schema.core import internal_id
 from tests.conftest import GQL, Processes, free_port, wait_for
 from tests.test_feeds import FEED, POST, circle, feed, post
 from tests.test_friends import befriend
-from workers import fanout, keys, ratelimit
+from workers import fanout, keys, live, ratelimit
 from workers.redis import open_redis
 
 BURST = 2000
@@ -303,8 +303,7 @@ async def test_live_update_arrives_and_a_dropped_socket_leaves_nothing(
     base = await procs.server()
 
     async def numsub() -> int:
-        reply = await redis.pubsub_numsub(channel)
-        return int(dict(reply).get(channel, 0))
+        return (await live.listener_counts(redis, [channel])).get(channel, 0)
 
     transport = WebsocketsTransport(
         url=f"ws://{base}/graphql",

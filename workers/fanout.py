@@ -24,6 +24,7 @@ from graph.driver import Graph
 from graph.posts import PostRecord
 from workers import jobs, keys, live, timelines
 from workers.queue import enqueue
+from workers.redis import pipe_publish
 from workers.services import Services
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ async def _announce(redis: Redis, targets: Sequence[str], post_id: str) -> None:
     if channels:
         async with redis.pipeline(transaction=False) as pipe:
             for channel in sorted(channels):
-                pipe.publish(channel, post_id)
+                pipe_publish(pipe, redis, channel, post_id)  # SPUBLISH on a cluster
             await pipe.execute()
 
 
