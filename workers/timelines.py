@@ -53,6 +53,8 @@ end
 return #KEYS
 """
 _BATCH = 500
+# How long a cluster master's fan-out writes wait for its replica (``_insert_by_slot``).
+REPLICA_WAIT_MS = 500
 _scripts: weakref.WeakKeyDictionary[Redis, AsyncScript] = weakref.WeakKeyDictionary()
 
 
@@ -94,13 +96,19 @@ async def _insert_by_slot(
 ) -> None:
     """``insert`` on a cluster: one script call per slot with that slot's timelines, all
     in one pipeline (redis-py sends each node its share at once). EVAL, not EVALSHA:
-    a cluster pipeline refuses EVALSHA; the server caches the script by its digest."""
+    a cluster pipeline refuses EVALSHA; the server caches the script by its digest.
+
+    Each master written to then WAITs (on the same connection, after the writes) for its
+    replica to have them, so once the job is acknowledged a failover cannot lose them
+    (replication is asynchronous otherwise). A master whose replica is gone is not
+    waited for; its writes are as safe as that master."""
     cluster: Any = redis
     by_slot: dict[int, list[str]] = {}
     for key in targets:
         by_slot.setdefault(cluster.keyslot(key), []).append(key)
+    replicated: dict[str, Any] = {}
     async with redis.pipeline(transaction=False) as pipe:
-        for group in by_slot.values():
+        for slot, group in by_slot.items():
             for start in range(0, len(group), _BATCH):
                 part = group[start : start + _BATCH]
                 pipe.eval(
@@ -111,6 +119,11 @@ async def _insert_by_slot(
                     post.id,
                     settings.timeline_length,
                 )
+            serving = cluster.nodes_manager.slots_cache.get(slot) or []
+            if len(serving) > 1:  # a master and its replicas
+                replicated[serving[0].name] = serving[0]
+        for node in replicated.values():
+            pipe.execute_command("WAIT", 1, REPLICA_WAIT_MS, target_nodes=node)
         await pipe.execute()
 
 
