@@ -207,6 +207,7 @@ async def test_a_master_killed_during_a_burst_loses_no_post(
     bases = list(await asyncio.gather(procs.server(limit=90), procs.server(limit=90)))
     for _ in range(2):
         worker(procs, QUANZI_WORKER_CLAIM_IDLE_MS="1000")
+    await wait_for(lambda: _consumers(redis, 2), "both workers to read jobs", limit=90)
     apis = [http_client(base, settings) for base in bases]
 
     # the master of the job stream's slot: every post's delivery is queued there
@@ -231,7 +232,12 @@ async def test_a_master_killed_during_a_burst_loses_no_post(
 
     task = asyncio.ensure_future(burst())
     try:
-        await wait_for(lambda: _at_least(committed, 8), "the burst to start", limit=60, every=0.02)
+        watched = keys.timeline(reader_ids[0])
+
+        async def delivering() -> bool:
+            return len(committed) >= 8 and await redis.zcard(watched) > 0
+
+        await wait_for(delivering, "the burst's first deliveries", limit=60, every=0.02)
         os.kill(process.pid, signal.SIGKILL)
         await task
     finally:
@@ -241,7 +247,7 @@ async def test_a_master_killed_during_a_burst_loses_no_post(
     try:
 
         async def promoted() -> bool:
-            await cluster.initialize()
+            await cluster.nodes_manager.initialize()  # the topology as the nodes see it now
             node = cluster.get_node_from_key(keys.JOBS_STREAM)
             return node is not None and node.port != victim.port
 
@@ -281,5 +287,9 @@ async def test_a_master_killed_during_a_burst_loses_no_post(
         await asyncio.to_thread(manager.up, settings, ["redis"], lambda _msg: None)
 
 
-async def _at_least(items: list[str], n: int) -> bool:
-    return len(items) >= n
+async def _consumers(redis: Redis, n: int) -> bool:
+    """At least ``n`` consumers have read the job stream (workers up and reading)."""
+    if not await redis.exists(keys.JOBS_STREAM):
+        return False
+    groups = [g for g in await redis.xinfo_groups(keys.JOBS_STREAM) if g["name"] == "workers"]
+    return bool(groups) and int(groups[0]["consumers"]) >= n
