@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -21,7 +22,7 @@ from gql.transport.websockets import WebsocketsTransport
 from redis.asyncio import Redis
 
 from api.settings import Settings
-from graph.driver import Graph
+from graph.driver import Graph, open_driver
 from schema.core import internal_id
 from stack import manager
 from tests.conftest import GQL, Processes, wait_for
@@ -293,3 +294,28 @@ async def _consumers(redis: Redis, n: int) -> bool:
         return False
     groups = [g for g in await redis.xinfo_groups(keys.JOBS_STREAM) if g["name"] == "workers"]
     return bool(groups) and int(groups[0]["consumers"]) >= n
+
+
+# ---------------------------------------------------------------- Neo4j bookmarks
+
+
+async def test_a_job_carries_the_bookmarks_of_the_write_it_follows(
+    client: GQL, redis: Redis, settings: Settings
+) -> None:
+    lin = await client.make_user("lin")
+    post_id = internal_id(await post(client, lin, "书签"), "Post")
+    jobs = [json.loads(fields["payload"]) for _, fields in await redis.xrange(keys.JOBS_STREAM)]
+    (job,) = [j for j in jobs if j.get("post") == post_id]
+    marks = job["bookmarks"]
+    assert marks and all(isinstance(m, str) and m for m in marks)
+    # another process (its own driver) follows them: its reads wait for the post's write
+    driver = open_driver(settings)
+    try:
+        other = Graph(driver, settings.neo4j_database)
+        before = await other.bookmarks()
+        await other.follow(marks)
+        assert set(marks) <= set(await other.bookmarks()) and before == []
+        found = await other.read("MATCH (p:Post {id: $id}) RETURN p.body AS body", id=post_id)
+        assert [r["body"] for r in found.records] == ["书签"]
+    finally:
+        await driver.close()

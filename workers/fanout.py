@@ -39,13 +39,20 @@ _delivered: list[str] = []
 DELIVERED_BATCH = 64
 
 
-async def post_created(redis: Redis, post_id: str, post: PostRecord | None = None) -> None:
+async def post_created(
+    redis: Redis,
+    post_id: str,
+    post: PostRecord | None = None,
+    *,
+    bookmarks: Sequence[str] = (),
+) -> None:
     """Queue the post's delivery, carrying the post itself when the caller has it (the
-    worker then needs no Neo4j read). Failing here is safe: the sweeper retries it."""
+    worker then needs no Neo4j read) and the bookmarks of its write. Failing here is
+    safe: the sweeper retries it."""
     payload: dict[str, Any] = {"post": post_id}
     if post is not None:
         payload["data"] = post.to_dict()
-    await enqueue(redis, jobs.FANOUT, payload)
+    await enqueue(redis, jobs.FANOUT, payload, bookmarks=bookmarks)
 
 
 async def flush_delivered(graph: Graph) -> None:

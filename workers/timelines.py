@@ -318,7 +318,9 @@ async def reacted_to(redis: Redis, user_id: str, post_ids: Sequence[str]) -> lis
 # ---------------------------------------------------------------- invalidation
 
 
-async def drop_views(redis: Redis, user_ids: Iterable[str]) -> None:
+async def drop_views(
+    redis: Redis, user_ids: Iterable[str], *, bookmarks: Sequence[str] = ()
+) -> None:
     """Friends, blocks or circles changed: drop the users' feed views (rebuilt on the next
     read, which filters at once), have their timelines topped up from Neo4j on that read
     (a new friend's or circle's recent posts appear, as when following on Mastodon), and
@@ -331,7 +333,7 @@ async def drop_views(redis: Redis, user_ids: Iterable[str]) -> None:
             pipe.delete(keys.feed_view(uid))
             pipe.delete(keys.timeline_ready(uid))
         await pipe.execute()
-    await enqueue(redis, jobs.CLEAN, {"users": ids})
+    await enqueue(redis, jobs.CLEAN, {"users": ids}, bookmarks=bookmarks)
 
 
 async def drop_circle_members(redis: Redis, circle_ids: Iterable[str]) -> None:
