@@ -19,11 +19,24 @@ TEST_ENV := QUANZI_ENV=test \
 	QUANZI_REDIS_URL=redis://127.0.0.1:16379/0 \
 	QUANZI_NEO4J_HEAP=1g
 
-.PHONY: help install run test fuzz stack-down test-stack-down lint bench chromium screenshots
+# The same suite's Redis-dependent tests run a second time on a local Redis Cluster (3
+# masters + 3 replicas on 16479-16484), sharing the test stack's Neo4j and stack dir.
+CLUSTER_ENV := QUANZI_ENV=test \
+	QUANZI_STACK_DIR=.quanzi-test \
+	QUANZI_NEO4J_URI=neo4j://127.0.0.1:17687 \
+	QUANZI_REDIS_URL=redis://127.0.0.1:16479/0 \
+	QUANZI_REDIS_CLUSTER=true \
+	QUANZI_NEO4J_HEAP=1g
+CLUSTER_TESTS := tests/test_feeds.py tests/test_queue.py tests/test_ratelimit.py \
+	tests/test_suggestions.py tests/test_live_limits.py tests/test_notifications.py \
+	tests/test_feeds_reliability.py tests/test_persisted_queries.py tests/test_scale_out.py
+
+.PHONY: help install run test test-cluster fuzz stack-down test-stack-down lint bench chromium screenshots
 
 help:
 	@echo "make run    - install, start Neo4j + Redis, migrate, load demo data, serve API + worker"
-	@echo "make test   - install, start the separate test stack, run the whole suite"
+	@echo "make test   - install, start the separate test stack, run the whole suite, then"
+	@echo "              its Redis tests again on a local Redis Cluster (make test-cluster)"
 	@echo "make fuzz   - a long schemathesis run against the real server (FUZZ_EXAMPLES=200)"
 	@echo "make screenshots - refresh the README's console screenshots in docs/screenshots"
 	@echo "make install / lint / stack-down / test-stack-down"
@@ -68,6 +81,12 @@ test: install
 	$(TEST_ENV) $(BIN)/quanzi stack up
 	$(TEST_ENV) $(BIN)/quanzi migrate
 	$(TEST_ENV) $(BIN)/pytest -q
+	$(MAKE) --no-print-directory test-cluster
+
+test-cluster: install
+	$(CLUSTER_ENV) $(BIN)/quanzi stack up
+	$(CLUSTER_ENV) $(BIN)/quanzi migrate
+	$(CLUSTER_ENV) $(BIN)/pytest -q $(CLUSTER_TESTS)
 
 # Refresh the README's console screenshots (the tests write them to build/ otherwise).
 screenshots: install
@@ -92,4 +111,5 @@ stack-down:
 	$(BIN)/quanzi stack down
 
 test-stack-down:
+	$(CLUSTER_ENV) $(BIN)/quanzi stack down
 	$(TEST_ENV) $(BIN)/quanzi stack down

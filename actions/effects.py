@@ -147,10 +147,12 @@ def notified(*created: Created | None) -> Effects:
 async def apply(services: Services, effects: Effects) -> None:
     """Carry the effects out in Redis; raises what Redis (or a Neo4j read) raised."""
     redis = services.redis
+    # The jobs queued here read what the write made: they wait for it on a Neo4j cluster.
+    marks = await services.graph.bookmarks() if effects.feed_views or effects.suggestions else []
     if effects.cards:
         await cards.forget(redis, effects.cards)
     if effects.feed_views:
-        await timelines.drop_views(redis, effects.feed_views)
+        await timelines.drop_views(redis, effects.feed_views, bookmarks=marks)
     if effects.circle_members:
         await timelines.drop_circle_members(redis, effects.circle_members)
     if effects.posts:
@@ -165,7 +167,7 @@ async def apply(services: Services, effects: Effects) -> None:
     for user_id, post_id, reacts in effects.reactions:
         await timelines.set_reacted(redis, user_id, post_id, reacts)
     if effects.suggestions:
-        await suggestions.neighbourhood_changed(redis, effects.suggestions)
+        await suggestions.neighbourhood_changed(redis, effects.suggestions, bookmarks=marks)
     if effects.notifications:
         await notifications.publish(redis, effects.notifications)
     if effects.sockets:

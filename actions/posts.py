@@ -73,7 +73,8 @@ async def create_post(
     )
 
     async def queue() -> None:
-        await fanout.post_created(services.redis, post.id, post)
+        marks = await services.graph.bookmarks()  # the job's reads wait for this post
+        await fanout.post_created(services.redis, post.id, post, bookmarks=marks)
 
     await effects.unless_unavailable(services, "fanout_queue", queue, None)  # the sweeper will
     return post

@@ -33,8 +33,9 @@ class Settings(BaseSettings):
     neo4j_database: str = "neo4j"
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_max_connections: int = Field(default=64, ge=1)
-    # Under Redis Cluster multi-key scripts must stay in one slot: fan-out then sends one
-    # script call per timeline instead of one per batch.
+    # Redis Cluster: every process talks to it through redis-py's RedisCluster, the URL
+    # naming any node; `quanzi stack up` starts a local one (3 masters, 3 replicas) on the
+    # URL's port and the five after it. See "Redis Cluster" in the README.
     redis_cluster: bool = False
 
     jwt_secret: str | None = None

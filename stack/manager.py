@@ -42,6 +42,12 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 POM_FILE = PACKAGE_DIR / "pom.xml"
 LAUNCHER_FILE = PACKAGE_DIR / "Launcher.java"
 SERVICES: tuple[str, ...] = ("neo4j", "redis")
+# With QUANZI_REDIS_CLUSTER the "redis" service is a local Redis Cluster: 3 masters and 3
+# replicas, processes redis-0 .. redis-5 on the URL's port and the five after it.
+CLUSTER_NODES = 6
+CLUSTER_REPLICAS = 1
+# How long a master may be unreachable before the others fail it over to its replica.
+CLUSTER_NODE_TIMEOUT_MS = 2000
 LOG_TAIL_LINES = 40
 STOP_GRACE_SECONDS = 30.0
 HEALTH_PROBE_TIMEOUT = 2.0
@@ -132,7 +138,23 @@ def _pid_file(settings: Settings, name: str) -> Path:
 
 
 def _service_port(settings: Settings, name: str) -> int:
-    return settings.neo4j_port if name == "neo4j" else settings.redis_port
+    if name == "neo4j":
+        return settings.neo4j_port
+    if name.startswith("redis-"):  # a cluster node
+        return settings.redis_port + int(name.removeprefix("redis-"))
+    return settings.redis_port
+
+
+def _processes(settings: Settings, name: str) -> list[str]:
+    """The processes a service is: one, or the six nodes of a local Redis Cluster."""
+    if name == "redis" and settings.redis_cluster:
+        return [f"redis-{i}" for i in range(CLUSTER_NODES)]
+    return [name]
+
+
+def cluster_ports(settings: Settings) -> list[int]:
+    """The ports of the local cluster's nodes."""
+    return [settings.redis_port + i for i in range(CLUSTER_NODES)]
 
 
 def cache_dir() -> Path:
@@ -359,6 +381,28 @@ def _healthy(name: str, port: int) -> bool:
     return neo4j_healthy(port) if name == "neo4j" else redis_healthy(port)
 
 
+def cluster_info(port: int, timeout: float = HEALTH_PROBE_TIMEOUT) -> dict[str, str]:
+    """``CLUSTER INFO`` of one node as a dict ({} when it does not answer)."""
+    client = redis.Redis(
+        host="127.0.0.1", port=port, socket_timeout=timeout, socket_connect_timeout=timeout
+    )
+    try:
+        raw = client.execute_command("CLUSTER", "INFO")  # type: ignore[no-untyped-call]
+    except redis.RedisError:
+        return {}
+    finally:
+        client.close()
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    return dict(line.split(":", 1) for line in text.splitlines() if ":" in line and line.strip())
+
+
+def _cluster_ok(port: int) -> bool:
+    info = cluster_info(port)
+    return info.get("cluster_state") == "ok" and info.get("cluster_known_nodes") == str(
+        CLUSTER_NODES
+    )
+
+
 # --------------------------------------------------------------------------- prerequisites
 
 
@@ -475,16 +519,37 @@ def neo4j_command(settings: Settings, lib: Path) -> list[str]:
     ]
 
 
-def redis_command(settings: Settings, binary: str) -> list[str]:
-    """redis-server args: loopback only, AOF persistence, no RDB snapshots, logs to stdout."""
+def _redis_dir(settings: Settings, name: str) -> Path:
+    if name.startswith("redis-"):
+        return _stack_dir(settings) / "redis-cluster" / str(_service_port(settings, name))
+    return _stack_dir(settings) / "redis"
+
+
+def redis_command(settings: Settings, binary: str, name: str = "redis") -> list[str]:
+    """redis-server args: loopback only, AOF persistence, no RDB snapshots, logs to stdout;
+    a cluster node (``redis-N``) also keeps its cluster state in ``nodes.conf``, and only
+    the slots of a failed master stop answering while its replica takes over."""
+    cluster: list[str] = []
+    if name.startswith("redis-"):
+        cluster = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            str(CLUSTER_NODE_TIMEOUT_MS),
+            "--cluster-require-full-coverage",
+            "no",
+        ]
     return [
         binary,
         "--bind",
         "127.0.0.1",
         "--port",
-        str(settings.redis_port),
+        str(_service_port(settings, name)),
         "--dir",
-        str(_stack_dir(settings) / "redis"),
+        str(_redis_dir(settings, name)),
+        *cluster,
         "--appendonly",
         "yes",
         "--daemonize",
@@ -508,9 +573,9 @@ def _start(settings: Settings, name: str, echo: Echo) -> PidRecord:
         argv = neo4j_command(settings, lib)
         cwd = root / "neo4j"
     else:
-        argv = redis_command(settings, _redis_server(echo))
-        (root / "redis").mkdir(parents=True, exist_ok=True)
-        cwd = root / "redis"
+        argv = redis_command(settings, _redis_server(echo), name)
+        cwd = _redis_dir(settings, name)
+        cwd.mkdir(parents=True, exist_ok=True)
     record = _spawn(settings, name, argv, cwd)
     echo(f"{name}: started pid {record.pid} on 127.0.0.1:{record.port}")
     return record
@@ -542,6 +607,55 @@ def _wait_healthy(settings: Settings, pending: dict[str, PidRecord], echo: Echo)
         time.sleep(0.5)
 
 
+def _form_cluster(settings: Settings, echo: Echo) -> None:
+    """Make the six running nodes one cluster (``redis-cli --cluster create``) unless they
+    are one already (their ``nodes.conf`` kept it across a restart), then wait until every
+    node says the cluster is ok."""
+    ports = cluster_ports(settings)
+    infos = [cluster_info(port) for port in ports]
+    if all(_cluster_ok(port) for port in ports):
+        echo(f"redis cluster: ok on ports {ports[0]}-{ports[-1]}")
+        return
+    fresh = all(
+        info.get("cluster_known_nodes") == "1" and info.get("cluster_slots_assigned") == "0"
+        for info in infos
+    )
+    if fresh:
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            raise StackError("redis-cli not found; install the Debian package 'redis-tools'")
+        echo(f"redis cluster: creating 3 masters + 3 replicas on ports {ports[0]}-{ports[-1]}")
+        result = subprocess.run(
+            [
+                cli,
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{port}" for port in ports),
+                "--cluster-replicas",
+                str(CLUSTER_REPLICAS),
+                "--cluster-yes",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=settings.stack_timeout_seconds,
+        )
+        if result.returncode != 0:
+            output = "\n".join((result.stdout + result.stderr).splitlines()[-LOG_TAIL_LINES:])
+            raise StackError(f"redis-cli --cluster create failed:\n{output}")
+    deadline = time.monotonic() + settings.stack_timeout_seconds
+    while not all(_cluster_ok(port) for port in ports):
+        if time.monotonic() > deadline:
+            states = {port: cluster_info(port).get("cluster_state", "?") for port in ports}
+            raise StackError(
+                f"redis cluster not ok after {settings.stack_timeout_seconds:.0f}s: {states}; "
+                f"if it was half formed, run `quanzi stack down` and remove "
+                f"{_stack_dir(settings) / 'redis-cluster'}"
+            )
+        time.sleep(0.5)
+    echo(f"redis cluster: ok on ports {ports[0]}-{ports[-1]}")
+
+
 def up(settings: Settings, services: Sequence[str] = SERVICES, echo: Echo = print) -> None:
     """Start whatever is not already running and wait until all services are healthy.
 
@@ -552,7 +666,7 @@ def up(settings: Settings, services: Sequence[str] = SERVICES, echo: Echo = prin
     unknown = set(services) - set(SERVICES)
     if unknown:
         raise StackError(f"unknown service(s): {', '.join(sorted(unknown))}")
-    ordered = [name for name in SERVICES if name in services]
+    ordered = [p for name in SERVICES if name in services for p in _processes(settings, name)]
     with _stack_lock(settings, settings.stack_timeout_seconds):
         for sub in ("run", "logs"):
             (_stack_dir(settings) / sub).mkdir(parents=True, exist_ok=True)
@@ -580,6 +694,8 @@ def up(settings: Settings, services: Sequence[str] = SERVICES, echo: Echo = prin
                 waiting[name] = _start(settings, name, echo)
                 started.append(name)
             _wait_healthy(settings, waiting, echo)
+            if "redis" in services and settings.redis_cluster:
+                _form_cluster(settings, echo)
         except BaseException:
             for name in reversed(started):
                 _terminate(settings, name, lambda _msg: None)
@@ -592,13 +708,14 @@ def down(settings: Settings, services: Sequence[str] = SERVICES, echo: Echo = pr
         # Neo4j first: it takes longer to checkpoint, and the app depends on both anyway.
         for name in SERVICES:
             if name in services:
-                _terminate(settings, name, echo)
+                for process in _processes(settings, name):
+                    _terminate(settings, process, echo)
 
 
 def status(settings: Settings) -> list[ServiceStatus]:
     """Health of each service, read-only (stale pid files are reported, not removed)."""
     result: list[ServiceStatus] = []
-    for name in SERVICES:
+    for name in (p for service in SERVICES for p in _processes(settings, service)):
         record = _live_record(settings, name)
         if record is None:
             port = _service_port(settings, name)

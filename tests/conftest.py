@@ -281,7 +281,7 @@ class Processes:
             **env,
         )
 
-    async def server(self, **env: str) -> str:
+    async def server(self, limit: float = 120.0, **env: str) -> str:
         port = free_port()
         proc = self.start("serve", QUANZI_PORT=str(port), **env)
         base = f"127.0.0.1:{port}"
@@ -294,7 +294,7 @@ class Processes:
             except httpx.TransportError:
                 return False
 
-        await wait_for(up, "the server to start", limit=120)
+        await wait_for(up, "the server to start", limit=limit)
         return base
 
     def output(self, proc: subprocess.Popen[bytes], limit: int | None = 3000) -> str:

@@ -21,7 +21,7 @@ from tests.conftest import GQL
 from tests.test_circle_joins import ban, create, internal, invite, join, review
 from tests.test_friends import BLOCK, RESPOND, UNBLOCK, send
 from tests.test_posts import COMMENT, DELETE_POST, mutate, person, posted
-from workers import keys
+from workers import keys, live
 
 FIELDS = """id kind createdAt read actor { handle } friendRequest { id state }
   circle { id name } post { id body } comment { id body }"""
@@ -337,8 +337,7 @@ async def test_blocked_or_self_actors_create_nothing(
 
 
 async def _numsub(redis: Redis, channel: str) -> int:
-    found = await redis.pubsub_numsub(channel)
-    return int(found[0][1])
+    return (await live.listener_counts(redis, [channel])).get(channel, 0)
 
 
 async def _until(check: Any, seconds: float = 5.0) -> None:

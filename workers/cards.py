@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from graph.users import UserRecord
 from workers import keys
-from workers.redis import UNAVAILABLE
+from workers.redis import UNAVAILABLE, mget
 from workers.services import Services
 
 CARD_SECONDS = 300
@@ -39,7 +39,7 @@ async def get_cards(services: Services, user_ids: Sequence[str]) -> dict[str, Us
     if not user_ids or services.derived.stale:
         return {}
     try:
-        raw = await services.redis.mget([keys.user_card(uid) for uid in user_ids])
+        raw = await mget(services.redis, [keys.user_card(uid) for uid in user_ids])
     except UNAVAILABLE as exc:
         services.derived.mark_stale(f"user cards: {exc!r}")
         return {}

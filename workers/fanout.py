@@ -24,6 +24,7 @@ from graph.driver import Graph
 from graph.posts import PostRecord
 from workers import jobs, keys, live, timelines
 from workers.queue import enqueue
+from workers.redis import pipe_publish
 from workers.services import Services
 
 log = logging.getLogger(__name__)
@@ -38,13 +39,20 @@ _delivered: list[str] = []
 DELIVERED_BATCH = 64
 
 
-async def post_created(redis: Redis, post_id: str, post: PostRecord | None = None) -> None:
+async def post_created(
+    redis: Redis,
+    post_id: str,
+    post: PostRecord | None = None,
+    *,
+    bookmarks: Sequence[str] = (),
+) -> None:
     """Queue the post's delivery, carrying the post itself when the caller has it (the
-    worker then needs no Neo4j read). Failing here is safe: the sweeper retries it."""
+    worker then needs no Neo4j read) and the bookmarks of its write. Failing here is
+    safe: the sweeper retries it."""
     payload: dict[str, Any] = {"post": post_id}
     if post is not None:
         payload["data"] = post.to_dict()
-    await enqueue(redis, jobs.FANOUT, payload)
+    await enqueue(redis, jobs.FANOUT, payload, bookmarks=bookmarks)
 
 
 async def flush_delivered(graph: Graph) -> None:
@@ -115,7 +123,7 @@ async def _announce(redis: Redis, targets: Sequence[str], post_id: str) -> None:
     if channels:
         async with redis.pipeline(transaction=False) as pipe:
             for channel in sorted(channels):
-                pipe.publish(channel, post_id)
+                pipe_publish(pipe, redis, channel, post_id)  # SPUBLISH on a cluster
             await pipe.execute()
 
 

@@ -12,13 +12,26 @@ consumed by ``workers.events.EventConsumer`` next to the job consumer.
 from __future__ import annotations
 
 from workers import fanout, jobs, suggestions
-from workers.queue import Handler, Job
+from workers.queue import BOOKMARKS, Handler, Job
 from workers.services import Services
 
 
 def registry(services: Services) -> dict[str, Handler]:
-    """Build the ``kind -> handler`` map for one worker process."""
+    """Build the ``kind -> handler`` map for one worker process. Each handler first
+    follows the job's Neo4j bookmarks (its reads then see the write it is about)."""
+    handlers = _handlers(services)
 
+    def following(handler: Handler) -> Handler:
+        async def run(job: Job) -> None:
+            await services.graph.follow(job.payload.get(BOOKMARKS) or ())
+            await handler(job)
+
+        return run
+
+    return {kind: following(handler) for kind, handler in handlers.items()}
+
+
+def _handlers(services: Services) -> dict[str, Handler]:
     async def refresh_suggestions(job: Job) -> None:
         await suggestions.refresh(services, job)
 

@@ -1,7 +1,12 @@
 """Every Redis key name the project uses, in one place.
 
 Keys that belong to one user carry a Redis Cluster hash tag (``{u:ID}``) so that all of
-that user's keys land in one slot and may be touched by one script or transaction.
+that user's keys land in one slot and may be touched by one script or transaction; so do
+one circle's (``{c:ID}``), one post's (``{p:ID}``), one merchant's insights (``{im:ID}``)
+and one insights snapshot's (``{is:ID}``). Live channels are named like keys: on a
+cluster they are sharded channels (``SSUBSCRIBE``/``SPUBLISH``), in their user's slot.
+No script or transaction touches keys of two tags, and commands over many keys of
+different tags (MGET, DEL) are split by slot on a cluster (``workers/redis.py``).
 """
 
 from __future__ import annotations
@@ -79,8 +84,9 @@ def outbox_sweeps(post_id: str) -> str:
 
 
 def live_channel(user_id: str) -> str:
-    """Pub/sub channel announcing posts as they land in the user's timeline."""
-    return f"{PREFIX}:live:{user_id}"
+    """Pub/sub channel announcing posts as they land in the user's timeline (on a cluster a
+    sharded channel, in the user's slot)."""
+    return f"{PREFIX}:{user_tag(user_id)}:live"
 
 
 def timeline_ready(user_id: str) -> str:
@@ -95,6 +101,11 @@ def timeline_lock(user_id: str) -> str:
 
 def circle_timeline_ready(circle_id: str) -> str:
     return f"{PREFIX}:{{c:{circle_id}}}:tl:ready"
+
+
+def circle_timeline_lock(circle_id: str) -> str:
+    """Held by the one reader rebuilding the circle's timeline."""
+    return f"{PREFIX}:{{c:{circle_id}}}:tl:lock"
 
 
 def feed_view(user_id: str) -> str:
@@ -120,15 +131,17 @@ def user_by_platform_id(platform_id: str) -> str:
 # Users who read their home feed lately (score: unix time); fan-out skips the others.
 FEED_ACTIVE = f"{PREFIX}:feed:active"
 # Orders to every API process: close a user's open websockets (JSON {close, because}).
-LIVE_CONTROL = f"{PREFIX}:live:control"
+# A channel of its own slot (sharded on a cluster, like every live channel).
+LIVE_CONTROL = f"{PREFIX}:{{live}}:control"
 
 
 # ---------------------------------------------------------------- notifications
 
 
 def notification_channel(user_id: str) -> str:
-    """Pub/sub channel announcing the ids of the user's new notifications."""
-    return f"{PREFIX}:notif:live:{user_id}"
+    """Pub/sub channel announcing the ids of the user's new notifications (in the user's
+    slot)."""
+    return f"{PREFIX}:{user_tag(user_id)}:notif"
 
 
 # ---------------------------------------------------------------- persisted queries

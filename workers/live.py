@@ -8,6 +8,11 @@ local listener's bounded queue. So thousands of open subscriptions cost one Redi
 connection, and a listener that leaves, however its socket dropped, takes nothing with
 it. Who is listening is Redis's own bookkeeping (``PUBSUB NUMSUB``): nothing to leak when
 a process dies. When Redis fails, the reader connects again and subscribes again.
+
+On a Redis Cluster the channels are sharded (``SSUBSCRIBE``/``SPUBLISH``/``PUBSUB
+SHARDNUMSUB``): each lives on the shard of its slot (its user's, ``workers/keys.py``), so
+a message crosses no other node, and the hub holds one connection per shard it listens
+to. A failover ends the hub's connections; it subscribes again on the new topology.
 """
 
 from __future__ import annotations
@@ -17,12 +22,15 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import ClusterPubSub
+from redis.exceptions import SlotNotCoveredError
 
 from workers import keys
-from workers.redis import UNAVAILABLE
+from workers.redis import UNAVAILABLE, cluster_of, is_cluster
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +45,7 @@ class Hub:
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self._sharded = is_cluster(redis)
         self._listeners: dict[str, set[asyncio.Queue[str | None]]] = {}
         self._subscribed: set[str] = set()
         self._pubsub: PubSub | None = None
@@ -85,15 +94,13 @@ class Hub:
                 pubsub = await self._reconcile()
                 if not self._subscribed:
                     continue  # the last listener left meanwhile
-                message = await pubsub.get_message(
-                    ignore_subscribe_messages=True, timeout=POLL_SECONDS
-                )
+                message = await self._next(pubsub)
             except UNAVAILABLE as exc:
                 log.warning("live hub lost redis (%r); subscribing again", exc)
                 await self._drop_connection()
                 await asyncio.sleep(RECONNECT_SECONDS)
                 continue
-            if message is None or message.get("type") != "message":
+            if message is None or message.get("type") not in ("message", "smessage"):
                 continue
             channel, data = str(message["channel"]), str(message["data"])
             for queue in tuple(self._listeners.get(channel, ())):
@@ -102,17 +109,39 @@ class Hub:
                 except asyncio.QueueFull:
                     self.dropped += 1
 
+    async def _next(self, pubsub: PubSub) -> dict[str, Any] | None:
+        message: dict[str, Any] | None
+        if self._sharded:
+            message = await cast(ClusterPubSub, pubsub).get_sharded_message(
+                ignore_subscribe_messages=True, timeout=POLL_SECONDS
+            )
+        else:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL_SECONDS)
+        return message
+
     async def _reconcile(self) -> PubSub:
         """The connection, subscribed to exactly the channels listened to now."""
+        wanted = set(self._listeners)
+        if self._sharded and not wanted and self._pubsub is not None:
+            # A cluster pub/sub left with no shard subscription cannot take new ones
+            # reliably (redis-py's round robin over its node connections ends): start over.
+            await self._drop_connection()
         if self._pubsub is None:
+            if self._sharded:
+                await cluster_of(self.redis)
             self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             self._subscribed = set()
-        wanted = set(self._listeners)
         if extra := self._subscribed - wanted:
-            await self._pubsub.unsubscribe(*extra)
+            if self._sharded:
+                await cast(ClusterPubSub, self._pubsub).sunsubscribe(*extra)
+            else:
+                await self._pubsub.unsubscribe(*extra)
             self._subscribed -= extra
         if missing := wanted - self._subscribed:
-            await self._pubsub.subscribe(*missing)
+            if self._sharded:
+                await cast(ClusterPubSub, self._pubsub).ssubscribe(*missing)
+            else:
+                await self._pubsub.subscribe(*missing)
             self._subscribed |= missing
         return self._pubsub
 
@@ -138,15 +167,43 @@ class Hub:
         await self._drop_connection()
 
 
-async def listening(redis: Redis, channels: Sequence[str]) -> set[str]:
-    """Of these channels, those some process listens to now (Redis's own count)."""
+async def listener_counts(redis: Redis, channels: Sequence[str]) -> dict[str, int]:
+    """How many connections listen to each channel now (Redis's own count): one PUBSUB
+    NUMSUB; on a cluster one PUBSUB SHARDNUMSUB per shard, asked at the channels' nodes."""
     if not channels:
-        return set()
-    counts = await redis.pubsub_numsub(*channels)
-    return {str(channel) for channel, count in counts if int(count) > 0}
+        return {}
+    if not is_cluster(redis):
+        counts = await redis.pubsub_numsub(*channels)
+        return {str(channel): int(count) for channel, count in counts}
+    cluster = await cluster_of(redis)
+    by_node: dict[str, list[str]] = {}
+    for channel in channels:
+        node = cluster.get_node_from_key(channel)
+        if node is None:
+            raise SlotNotCoveredError(f"no node serves the slot of {channel}")
+        by_node.setdefault(node.name, []).append(channel)
+    replies = await asyncio.gather(
+        *(
+            cluster.execute_command(
+                "PUBSUB SHARDNUMSUB", *names, target_nodes=cluster.get_node(node_name=node)
+            )
+            for node, names in by_node.items()
+        )
+    )
+    return {str(channel): int(count) for reply in replies for channel, count in reply}
+
+
+async def listening(redis: Redis, channels: Sequence[str]) -> set[str]:
+    """Of these channels, those some process listens to now."""
+    counts = await listener_counts(redis, channels)
+    return {channel for channel, count in counts.items() if count > 0}
 
 
 async def end_sockets(redis: Redis, user_ids: Iterable[str], because: str) -> None:
     """Ask every API process to close these users' open websockets now."""
     for user_id in sorted(set(user_ids)):
-        await redis.publish(keys.LIVE_CONTROL, json.dumps({"close": user_id, "because": because}))
+        message = json.dumps({"close": user_id, "because": because})
+        if is_cluster(redis):
+            await redis.spublish(keys.LIVE_CONTROL, message)
+        else:
+            await redis.publish(keys.LIVE_CONTROL, message)

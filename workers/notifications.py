@@ -14,6 +14,7 @@ from contextlib import AbstractAsyncContextManager
 from redis.asyncio import Redis
 
 from workers import keys
+from workers.redis import pipe_publish
 from workers.services import Services
 
 
@@ -24,7 +25,7 @@ async def publish(redis: Redis, notices: Iterable[tuple[str, str]]) -> None:
         return
     async with redis.pipeline(transaction=False) as pipe:
         for recipient_id, notification_id in items:
-            pipe.publish(keys.notification_channel(recipient_id), notification_id)
+            pipe_publish(pipe, redis, keys.notification_channel(recipient_id), notification_id)
         await pipe.execute()
 
 

@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 # Approximate caps (``MAXLEN ~``); generous so that a backlog is never trimmed in practice.
 JOBS_MAXLEN = 1_000_000
 DEAD_LETTER_MAXLEN = 100_000
+# The payload field carrying a job's Neo4j bookmarks (``enqueue``).
+BOOKMARKS = "bookmarks"
 # Longest error text kept in a dead letter.
 MAX_ERROR_CHARS = 2000
 
@@ -88,11 +90,18 @@ async def enqueue(
     payload: Mapping[str, Any],
     *,
     stream: str = JOBS_STREAM,
+    bookmarks: Sequence[str] = (),
 ) -> str:
-    """Append a job and return its stream id. ``payload`` must be JSON-serialisable."""
+    """Append a job and return its stream id. ``payload`` must be JSON-serialisable.
+
+    ``bookmarks``: Neo4j bookmarks of the write the job is about; the worker follows them
+    before it runs the job, so on a Neo4j cluster its reads see that write."""
     if not kind:
         raise ValueError("job kind must not be empty")
-    body = json.dumps(dict(payload), separators=(",", ":"), ensure_ascii=False)
+    content = dict(payload)
+    if bookmarks:
+        content[BOOKMARKS] = list(bookmarks)
+    body = json.dumps(content, separators=(",", ":"), ensure_ascii=False)
     entry_id = await redis.xadd(
         stream,
         {"kind": kind, "payload": body},

@@ -15,7 +15,6 @@ import signal
 import socket
 
 from neo4j.exceptions import DriverError, Neo4jError
-from redis.exceptions import RedisError
 
 from actions import effects
 from api.settings import Settings
@@ -25,11 +24,13 @@ from workers.fanout import flush_delivered, sweep_outbox
 from workers.handlers import registry
 from workers.insight_snapshots import refresh_if_due
 from workers.queue import Consumer
-from workers.redis import open_redis
+from workers.redis import UNAVAILABLE, open_redis
 from workers.services import Services
 
 log = logging.getLogger(__name__)
 
+# What a background loop (sweeper, snapshots) logs and survives.
+_BACKGROUND_FAILURES: tuple[type[Exception], ...] = (*UNAVAILABLE, Neo4jError, DriverError)
 BACKOFF_INITIAL_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 30.0
 
@@ -73,7 +74,7 @@ async def consume_until_stopped(
                 if services.derived.stale:
                     raise ConnectionError("effects still wait for redis")
             await consumer.run_once()
-        except (RedisError, OSError) as exc:
+        except UNAVAILABLE as exc:
             if services is not None:
                 services.derived.mark_stale(f"worker: {exc!r}")
             log.warning(
@@ -102,7 +103,7 @@ async def sweep_until_stopped(services: Services, stop: asyncio.Event) -> None:
             queued = await sweep_outbox(services)
             if queued:
                 log.info("outbox: re-queued %d undelivered posts", queued)
-        except (RedisError, OSError, Neo4jError, DriverError) as exc:
+        except _BACKGROUND_FAILURES as exc:
             log.warning("outbox sweep failed (%s: %s)", type(exc).__name__, exc)
         await _sleep_unless_stopped(stop, interval)
 
@@ -117,7 +118,7 @@ async def snapshot_insights_until_stopped(services: Services, stop: asyncio.Even
     while not stop.is_set():
         try:
             await refresh_if_due(services)
-        except (RedisError, OSError, Neo4jError, DriverError) as exc:
+        except _BACKGROUND_FAILURES as exc:
             log.warning("insights snapshot failed (%s: %s)", type(exc).__name__, exc)
         await _sleep_unless_stopped(stop, every)
 
@@ -178,7 +179,7 @@ async def run_worker(settings: Settings, consumer: str | None = None) -> None:
         with contextlib.suppress(Neo4jError, DriverError, OSError):
             await flush_delivered(services.graph)
         for member in (jobs, events):
-            with contextlib.suppress(RedisError, OSError):
+            with contextlib.suppress(*UNAVAILABLE):
                 if await member.retire():
                     log.info("worker %s left the consumer group %s", name, member.group)
     finally:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -146,8 +146,11 @@ async def cached_or_live(
     return entry, False
 
 
-async def neighbourhood_changed(redis: Redis, user_ids: Iterable[str]) -> None:
-    """Bump these users' versions, drop their lists now and queue their recomputation."""
+async def neighbourhood_changed(
+    redis: Redis, user_ids: Iterable[str], *, bookmarks: Sequence[str] = ()
+) -> None:
+    """Bump these users' versions, drop their lists now and queue their recomputation
+    (after the write the ``bookmarks`` stand for)."""
     ids = sorted(set(user_ids))
     if not ids:
         return
@@ -157,7 +160,12 @@ async def neighbourhood_changed(redis: Redis, user_ids: Iterable[str]) -> None:
             pipe.delete(keys.suggestions(uid))
         await pipe.execute()
     for start in range(0, len(ids), _JOB_CHUNK):
-        await enqueue(redis, jobs.PYMK_REFRESH, {"users": ids[start : start + _JOB_CHUNK]})
+        await enqueue(
+            redis,
+            jobs.PYMK_REFRESH,
+            {"users": ids[start : start + _JOB_CHUNK]},
+            bookmarks=bookmarks,
+        )
 
 
 async def refresh(services: Services, job: Job) -> None:

@@ -31,6 +31,7 @@ from graph.feeds import FeedView
 from graph.posts import PostRecord
 from workers import jobs, keys
 from workers.queue import enqueue
+from workers.redis import is_cluster, mget
 from workers.services import Services
 
 POST_CACHE_SECONDS = 3600  # refreshed on every change we make; an hour bounds the rest
@@ -38,9 +39,10 @@ VIEW_CACHE_SECONDS = 24 * 3600
 MEMBERS_CACHE_SECONDS = 300
 REBUILD_LOCK_SECONDS = 30
 
-# Insert and trim each timeline in the same script call. Under Redis Cluster a script may
-# only touch one slot, so it gets one key per call; on a single server one call serves a
-# whole batch of timelines, which is what makes fan-out cheap (one command per 500 users).
+# Insert and trim each timeline in the same script call. On a single server one call
+# serves a whole batch of timelines, which is what makes fan-out cheap (one command per
+# 500 users). Under Redis Cluster a script may only touch one slot: the timelines are
+# grouped by slot, one call per slot (``_insert_by_slot``).
 _INSERT_LUA = """
 local cap = tonumber(ARGV[3])
 for _, key in ipairs(KEYS) do
@@ -51,6 +53,8 @@ end
 return #KEYS
 """
 _BATCH = 500
+# How long a cluster master's fan-out writes wait for its replica (``_insert_by_slot``).
+REPLICA_WAIT_MS = 500
 _scripts: weakref.WeakKeyDictionary[Redis, AsyncScript] = weakref.WeakKeyDictionary()
 
 
@@ -73,6 +77,9 @@ async def insert(
     redis: Redis, settings: Settings, targets: Sequence[str], post: PostRecord
 ) -> None:
     """Add the post to each timeline key, trimming each to the configured length."""
+    if is_cluster(redis):
+        await _insert_by_slot(redis, settings, targets, post)
+        return
     script = _scripts.get(redis)
     if script is None:
         script = _scripts[redis] = redis.register_script(_INSERT_LUA)
@@ -81,6 +88,42 @@ async def insert(
     async with redis.pipeline(transaction=False) as pipe:
         for start in range(0, len(targets), size):
             await script(keys=list(targets[start : start + size]), args=args, client=pipe)
+        await pipe.execute()
+
+
+async def _insert_by_slot(
+    redis: Redis, settings: Settings, targets: Sequence[str], post: PostRecord
+) -> None:
+    """``insert`` on a cluster: one script call per slot with that slot's timelines, all
+    in one pipeline (redis-py sends each node its share at once). EVAL, not EVALSHA:
+    a cluster pipeline refuses EVALSHA; the server caches the script by its digest.
+
+    Each master written to then WAITs (on the same connection, after the writes) for its
+    replica to have them, so once the job is acknowledged a failover cannot lose them
+    (replication is asynchronous otherwise). A master whose replica is gone is not
+    waited for; its writes are as safe as that master."""
+    cluster: Any = redis
+    by_slot: dict[int, list[str]] = {}
+    for key in targets:
+        by_slot.setdefault(cluster.keyslot(key), []).append(key)
+    replicated: dict[str, Any] = {}
+    async with redis.pipeline(transaction=False) as pipe:
+        for slot, group in by_slot.items():
+            for start in range(0, len(group), _BATCH):
+                part = group[start : start + _BATCH]
+                pipe.eval(
+                    _INSERT_LUA,
+                    len(part),
+                    *part,
+                    post.created_at_ms,
+                    post.id,
+                    settings.timeline_length,
+                )
+            serving = cluster.nodes_manager.slots_cache.get(slot) or []
+            if len(serving) > 1:  # a master and its replicas
+                replicated[serving[0].name] = serving[0]
+        for node in replicated.values():
+            pipe.execute_command("WAIT", 1, REPLICA_WAIT_MS, target_nodes=node)
         await pipe.execute()
 
 
@@ -152,7 +195,7 @@ async def ensure_timeline(services: Services, user_id: str) -> Any:
 async def ensure_circle_timelines(services: Services, circle_ids: Sequence[str]) -> None:
     if not circle_ids:
         return
-    ready = await services.redis.mget([keys.circle_timeline_ready(c) for c in circle_ids])
+    ready = await mget(services.redis, [keys.circle_timeline_ready(c) for c in circle_ids])
     for cid, ok in zip(circle_ids, ready, strict=True):
         if ok:
             continue
@@ -166,7 +209,7 @@ async def ensure_circle_timelines(services: Services, circle_ids: Sequence[str])
             services,
             keys.circle_timeline(cid),
             keys.circle_timeline_ready(cid),
-            keys.circle_timeline(cid) + ":lock",
+            keys.circle_timeline_lock(cid),
             entries,
         )
 
@@ -237,7 +280,7 @@ async def load_posts(services: Services, post_ids: Sequence[str]) -> dict[str, P
     """Posts from the Redis cache, falling back to one Neo4j query for the misses."""
     if not post_ids:
         return {}
-    raw = await services.redis.mget([keys.post_cache(pid) for pid in post_ids])
+    raw = await mget(services.redis, [keys.post_cache(pid) for pid in post_ids])
     posts = {
         pid: post
         for pid, r in zip(post_ids, raw, strict=True)
@@ -275,7 +318,9 @@ async def reacted_to(redis: Redis, user_id: str, post_ids: Sequence[str]) -> lis
 # ---------------------------------------------------------------- invalidation
 
 
-async def drop_views(redis: Redis, user_ids: Iterable[str]) -> None:
+async def drop_views(
+    redis: Redis, user_ids: Iterable[str], *, bookmarks: Sequence[str] = ()
+) -> None:
     """Friends, blocks or circles changed: drop the users' feed views (rebuilt on the next
     read, which filters at once), have their timelines topped up from Neo4j on that read
     (a new friend's or circle's recent posts appear, as when following on Mastodon), and
@@ -288,7 +333,7 @@ async def drop_views(redis: Redis, user_ids: Iterable[str]) -> None:
             pipe.delete(keys.feed_view(uid))
             pipe.delete(keys.timeline_ready(uid))
         await pipe.execute()
-    await enqueue(redis, jobs.CLEAN, {"users": ids})
+    await enqueue(redis, jobs.CLEAN, {"users": ids}, bookmarks=bookmarks)
 
 
 async def drop_circle_members(redis: Redis, circle_ids: Iterable[str]) -> None:
