@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
@@ -48,6 +49,24 @@ from workers import cards
 from workers.services import Services
 
 NO_RELATION = Relation(is_friend=False, mutual_friends=0)
+
+K = TypeVar("K")
+V = TypeVar("V")
+_NOT_LOADED: Any = object()
+
+
+def peek(loader: DataLoader[K, V], key: K) -> V | Any:
+    """What ``loader`` already holds for ``key`` (primed, or loaded earlier in the
+    request), or ``_NOT_LOADED``: a resolver that finds its value here can answer
+    synchronously, which spares graphql-core a coroutine, a task and a gather per field."""
+    future = loader.cache_map.get(key)
+    if future is None or not future.done() or future.cancelled() or future.exception():
+        return _NOT_LOADED
+    return future.result()
+
+
+def loaded(value: object) -> bool:
+    return value is not _NOT_LOADED
 
 
 @dataclass
@@ -152,6 +171,12 @@ class Loaders:
     def know_blocked(self, blocked: frozenset[str]) -> None:
         """The viewer's blocks are already known (the feed view carries them)."""
         self._blocked = blocked
+
+    def blocked_now(self) -> frozenset[str] | None:
+        """The viewer's blocks if this request knows them already, else None."""
+        if self.viewer_id is None:
+            return frozenset()
+        return self._blocked
 
     async def blocked(self) -> frozenset[str]:
         """Users blocked by or blocking the viewer, loaded once per request (the lock makes
