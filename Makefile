@@ -14,13 +14,30 @@ TEST_ENV := QUANZI_ENV=test \
 	QUANZI_REDIS_URL=redis://127.0.0.1:16379/0 \
 	QUANZI_NEO4J_HEAP=1g
 
-.PHONY: help install run test fuzz stack-down test-stack-down lint bench
+# The load test's own stack (data directory and ports), apart from `make run` and tests.
+LOAD_NEO4J_PORT ?= 37787
+LOAD_REDIS_PORT ?= 36479
+LOAD_API_PORT   ?= 38002
+LOAD_ENV := QUANZI_ENV=test \
+	QUANZI_STACK_DIR=.quanzi-load \
+	QUANZI_NEO4J_URI=neo4j://127.0.0.1:$(LOAD_NEO4J_PORT) \
+	QUANZI_REDIS_URL=redis://127.0.0.1:$(LOAD_REDIS_PORT)/0 \
+	QUANZI_NEO4J_HEAP=1g
+# Bounds of each run (seconds, tasks) and its size; the table goes to LOAD_OUT too.
+LOAD_SECONDS ?= 60
+LOAD_ITERATIONS ?= 20000
+LOAD_USERS ?= 3000
+LOAD_CONCURRENCY ?= 50
+LOAD_OUT ?= bench/results/load.md
+
+.PHONY: help install run test fuzz stack-down test-stack-down lint bench load load-stack-down
 
 help:
 	@echo "make run    - install, start Neo4j + Redis, migrate, load demo data, serve API + worker"
 	@echo "make test   - install, start the separate test stack, run the whole suite"
 	@echo "make fuzz   - a long schemathesis run against the real server (FUZZ_EXAMPLES=200)"
-	@echo "make install / lint / stack-down / test-stack-down"
+	@echo "make load   - locust load test (own stack): 1 and 2 API processes, table to LOAD_OUT"
+	@echo "make install / lint / stack-down / test-stack-down / load-stack-down"
 
 install: $(STAMP)
 
@@ -49,6 +66,17 @@ fuzz: install
 	$(TEST_ENV) $(BIN)/quanzi migrate
 	$(TEST_ENV) QUANZI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) QUANZI_FUZZ_ROLES=member,admin \
 		$(BIN)/pytest -q tests/test_fuzz.py
+
+load: install
+	$(LOAD_ENV) $(BIN)/quanzi stack up
+	$(LOAD_ENV) $(BIN)/quanzi migrate
+	@mkdir -p $(dir $(LOAD_OUT))
+	$(LOAD_ENV) $(BIN)/python -m bench.loadtest --users $(LOAD_USERS) \
+		--locust-users $(LOAD_CONCURRENCY) --run-time $(LOAD_SECONDS) \
+		--iterations $(LOAD_ITERATIONS) --port $(LOAD_API_PORT) --out $(LOAD_OUT)
+
+load-stack-down:
+	$(LOAD_ENV) $(BIN)/quanzi stack down
 
 lint: install
 	$(BIN)/ruff check .
