@@ -16,7 +16,7 @@ TEST_ENV := QUANZI_ENV=test \
 
 # The load test's own stack (data directory and ports), apart from `make run` and tests.
 LOAD_NEO4J_PORT ?= 37787
-LOAD_REDIS_PORT ?= 36479
+LOAD_REDIS_PORT ?= 38008
 LOAD_API_PORT   ?= 38002
 LOAD_ENV := QUANZI_ENV=test \
 	QUANZI_STACK_DIR=.quanzi-load \
