@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import random
 import statistics
+import time
 from dataclasses import dataclass
 from typing import Any, LiteralString, cast
 
@@ -39,6 +40,7 @@ def _hits(plan: Any) -> int:
 class Tally:
     round_trips: int = 0
     db_hits: int = 0
+    seconds: float = 0.0  # wall time of the whole operation (PROFILE adds to it)
 
 
 class ProfiledGraph(Graph):
@@ -128,6 +130,7 @@ def _summary(tallies: list[Tally]) -> dict[str, float]:
         "db_hits_median": statistics.median(t.db_hits for t in tallies),
         "db_hits_mean": statistics.fmean(t.db_hits for t in tallies),
         "db_hits_max": max(t.db_hits for t in tallies),
+        "ms_median": 1000 * statistics.median(t.seconds for t in tallies),
     }
 
 
@@ -146,10 +149,14 @@ async def _main(args: argparse.Namespace) -> None:
         suggestion, feed, post = [], [], []
         for u in users:
             g = ProfiledGraph(graph)
+            t0 = time.perf_counter()
             await compute_suggestions(g, u["id"], limit=10)
+            g.tally.seconds = time.perf_counter() - t0
             suggestion.append(g.tally)
             g = ProfiledGraph(graph)
+            t0 = time.perf_counter()
             await graph_feeds.home_page(g, u["id"], first=21, after=None)
+            g.tally.seconds = time.perf_counter() - t0
             feed.append(g.tally)
         # A post through the action itself; its transaction's statements are profiled too.
         original = effects.write_transaction
@@ -168,22 +175,24 @@ async def _main(args: argparse.Namespace) -> None:
             author = await user_by_platform_id(graph, u["platformId"])
             assert author is not None
             effects.write_transaction = profiled_tx  # type: ignore[assignment]
+            t0 = time.perf_counter()
             try:
                 await post_actions.create_post(services, author, None, "容量 capacity post")
             finally:
                 effects.write_transaction = original
+            g.tally.seconds = time.perf_counter() - t0
             post.append(g.tally)
     out = {
         "suggestion (compute_suggestions, limit 10)": _summary(suggestion),
         "homeFeed page from Neo4j (graph.feeds.home_page, 21 rows)": _summary(feed),
         "createPost (actions.posts.create_post)": _summary(post),
     }
-    print("| operation | Neo4j round trips | db hits (median) | db hits (max) |")
-    print("|---|---|---|---|")
+    print("| operation | Neo4j round trips | db hits (median) | db hits (max) | ms (median) |")
+    print("|---|---|---|---|---|")
     for name, s in out.items():
         print(
             f"| {name} | {s['round_trips_mean']:.1f} | {s['db_hits_median']:,.0f} | "
-            f"{s['db_hits_max']:,.0f} |"
+            f"{s['db_hits_max']:,.0f} | {s['ms_median']:.1f} |"
         )
     print(f"wrote {write_result('capacity', out)}")
 

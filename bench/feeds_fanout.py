@@ -196,7 +196,7 @@ async def profile(
         (fanout, "_audience", "audience (Redis; Neo4j on a miss)"),
         (graph_feeds, "mark_delivered", "neo4j mark_delivered"),
         (timelines, "insert", "redis insert+trim pipeline"),
-        (fanout, "_announce", "redis live notices (PUBSUB NUMSUB, PUBLISH)"),
+        (fanout, "_announce", "redis live notices (PUBLISH)"),
         (timelines, "cache_posts", "redis post cache SET"),
     ]
     originals = [getattr(owner, attr) for owner, attr, _ in patched]

@@ -4,7 +4,8 @@ Seeds the stack named by the ``QUANZI_*`` environment with the circle-discovery 
 (``bench.discover_circles``: users, friendships, circles with members, merchants; skipped
 when it is there already), mints a token per user locally, starts one ``quanzi worker``
 and then, for each configuration, the API (uvicorn with 1 or 2 worker processes on one
-port) and a bounded locust run (``--run-time`` and ``--iterations`` both cap it). Prints a
+port) and a bounded locust run (``--run-time`` caps its seconds, ``--iterations`` its
+requests: the locust file stops the run when they are spent). Prints a
 table per configuration (requests, req/s, p50/p99 ms, failures per operation) and writes
 it to ``--out`` (Markdown) and ``bench/results/`` (JSON).
 
@@ -38,6 +39,7 @@ from bench.common import (
     running,
     start_worker,
     wait_http,
+    wait_trusted,
     write_result,
 )
 from bench.discover_circles import TAG, load_world, loaded_count, make_world
@@ -106,7 +108,7 @@ def run_locust(
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
         "--host", host, "--users", str(args.locust_users),
         "--spawn-rate", str(args.spawn_rate), "--run-time", f"{args.run_time}s",
-        "--iterations", str(args.iterations), "--csv", str(prefix), "--only-summary",
+        "--csv", str(prefix), "--only-summary",
         "--loglevel", "WARNING", "--stop-timeout", "5",
     ]  # fmt: skip
     subprocess.run(
@@ -118,12 +120,14 @@ def run_locust(
     rows: dict[str, dict[str, float]] = {}
     with open(f"{prefix}_stats.csv", newline="") as f:
         for row in csv.DictReader(f):
+            if int(row["Request Count"]) == 0:
+                continue  # locust writes N/A percentiles for a name nothing completed
             rows[row["Name"]] = {
                 "requests": int(row["Request Count"]),
                 "failures": int(row["Failure Count"]),
                 "rps": float(row["Requests/s"]),
-                "p50_ms": float(row["50%"] or 0),
-                "p99_ms": float(row["99%"] or 0),
+                "p50_ms": float(row["50%"]),
+                "p99_ms": float(row["99%"]),
             }
     return rows
 
@@ -164,6 +168,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
                 with running(api):
                     host = f"http://127.0.0.1:{args.port}"
                     await wait_http(host)
+                    await wait_trusted(host)
                     await asyncio.sleep(2.0)  # every uvicorn worker process up
                     prefix = Path(tmp) / f"run{config.api_processes}"
                     results[config.label] = await asyncio.to_thread(
@@ -173,7 +178,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     text = (
         f"**Load test** ({args.users} seeded users, {args.circles} circles, "
         f"{args.locust_users} locust users, at most {args.run_time}s or "
-        f"{args.iterations} tasks per configuration)\n\n{table(results)}\n"
+        f"{args.iterations} requests per configuration)\n\n{table(results)}\n"
     )
     print("\n" + text)
     if args.out:
@@ -192,7 +197,9 @@ def main() -> None:
     parser.add_argument("--locust-users", type=int, default=50, help="concurrent simulated users")
     parser.add_argument("--spawn-rate", type=float, default=25)
     parser.add_argument("--run-time", type=int, default=60, help="seconds per configuration")
-    parser.add_argument("--iterations", type=int, default=20000, help="tasks per configuration")
+    parser.add_argument(
+        "--iterations", type=int, default=20000, help="requests per configuration, at most"
+    )
     parser.add_argument("--configs", type=int, default=len(CONFIGS), help="run the first N")
     parser.add_argument("--port", type=int, default=38002)
     parser.add_argument("--out", default="bench/results/load.md")

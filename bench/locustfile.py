@@ -17,11 +17,16 @@ import random
 from pathlib import Path
 from typing import Any
 
+import gevent
 from locust import FastHttpUser, between, task
+from locust.exception import StopUser
 
 _WORLD: dict[str, Any] = json.loads(Path(os.environ["QUANZI_LOAD_USERS"]).read_text())
 USERS: list[dict[str, str]] = _WORLD["users"]
 CIRCLES: list[str] = _WORLD["circles"]
+# The run's bound in requests (locust's own bound is --run-time): when it is spent, the
+# run stops.
+_BUDGET = [int(os.environ.get("QUANZI_LOAD_MAX_REQUESTS", "0")) or -1]
 
 
 def gid(type_name: str, node_id: str) -> str:
@@ -54,6 +59,13 @@ class Member(FastHttpUser):
         self.seen_posts: list[str] = []
 
     def _gql(self, name: str, query: str, variables: dict[str, Any] | None = None) -> Any:
+        if _BUDGET[0] == 0:
+            runner = self.environment.runner
+            if runner is not None:
+                gevent.spawn(runner.quit)
+            raise StopUser
+        if _BUDGET[0] > 0:
+            _BUDGET[0] -= 1
         body = {"query": query, "variables": variables or {}}
         with self.client.post(
             "/graphql", json=body, headers=self.headers, name=name, catch_response=True

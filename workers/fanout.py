@@ -83,14 +83,21 @@ async def fan_out(services: Services, post_id: str, data: dict[str, Any] | None 
         audience = await _audience(services, post, members)
         for start in range(0, len(audience), AUDIENCE_PAGE):
             page = audience[start : start + AUDIENCE_PAGE]
-            seen = await redis.zmscore(keys.FEED_ACTIVE, page)
-            targets = [
-                uid
-                for uid, last in zip(page, seen, strict=True)
-                if uid == post.author_id or (last is not None and last >= cutoff)
-            ]
+            channels = [keys.live_channel(uid) for uid in page]
+            # Who of the page is active, and who listens live: one round trip for both.
+            async with redis.pipeline(transaction=False) as pipe:
+                pipe.zmscore(keys.FEED_ACTIVE, page)
+                pipe.pubsub_numsub(*channels)
+                seen, counts = await pipe.execute()
+            listening = live.listening_of(counts)
+            targets, live_targets = [], []
+            for uid, channel, last in zip(page, channels, seen, strict=True):
+                if uid == post.author_id or (last is not None and last >= cutoff):
+                    targets.append(uid)
+                    if channel in listening:
+                        live_targets.append(channel)
             await timelines.insert(redis, settings, [keys.timeline(u) for u in targets], post)
-            await _announce(redis, targets, post.id)
+            await _announce(redis, live_targets, post.id)
             delivered += len(targets)
     _delivered.append(post.id)
     if len(_delivered) >= DELIVERED_BATCH:
@@ -108,10 +115,9 @@ async def _audience(services: Services, post: PostRecord, members: list[str] | N
     return [u for u in members if u not in author.blocked]
 
 
-async def _announce(redis: Redis, targets: Sequence[str], post_id: str) -> None:
-    """Tell open homeFeedUpdates subscriptions: publish only where Redis counts a
-    listener (one PUBSUB NUMSUB for the page; few users have a stream open)."""
-    channels = await live.listening(redis, [keys.live_channel(uid) for uid in targets])
+async def _announce(redis: Redis, channels: Sequence[str], post_id: str) -> None:
+    """Tell open homeFeedUpdates subscriptions: publish only to the channels Redis counted
+    a listener on (few users have a stream open)."""
     if channels:
         async with redis.pipeline(transaction=False) as pipe:
             for channel in sorted(channels):

@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -142,7 +143,11 @@ async def listening(redis: Redis, channels: Sequence[str]) -> set[str]:
     """Of these channels, those some process listens to now (Redis's own count)."""
     if not channels:
         return set()
-    counts = await redis.pubsub_numsub(*channels)
+    return listening_of(await redis.pubsub_numsub(*channels))
+
+
+def listening_of(counts: Sequence[tuple[Any, Any]]) -> set[str]:
+    """The channels with a listener, from a ``PUBSUB NUMSUB`` reply."""
     return {str(channel) for channel, count in counts if int(count) > 0}
 
 
