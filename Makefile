@@ -31,7 +31,24 @@ CLUSTER_TESTS := tests/test_feeds.py tests/test_queue.py tests/test_ratelimit.py
 	tests/test_suggestions.py tests/test_live_limits.py tests/test_notifications.py \
 	tests/test_feeds_reliability.py tests/test_persisted_queries.py tests/test_scale_out.py
 
-.PHONY: help install run test test-cluster fuzz stack-down test-stack-down lint bench chromium screenshots
+.PHONY: help install run test test-cluster fuzz stack-down test-stack-down lint bench chromium screenshots load load-stack-down
+
+# The load test's own stack (data directory and ports), apart from `make run` and tests.
+LOAD_NEO4J_PORT ?= 37787
+LOAD_REDIS_PORT ?= 38008
+LOAD_API_PORT   ?= 38002
+LOAD_ENV := QUANZI_ENV=test \
+	QUANZI_STACK_DIR=.quanzi-load \
+	QUANZI_NEO4J_URI=neo4j://127.0.0.1:$(LOAD_NEO4J_PORT) \
+	QUANZI_REDIS_URL=redis://127.0.0.1:$(LOAD_REDIS_PORT)/0 \
+	QUANZI_NEO4J_HEAP=1g
+# Bounds of each run (seconds, tasks) and its size; the table goes to LOAD_OUT too.
+LOAD_SECONDS ?= 60
+LOAD_ITERATIONS ?= 20000
+LOAD_USERS ?= 3000
+LOAD_CONCURRENCY ?= 50
+LOAD_OUT ?= bench/results/load.md
+
 
 help:
 	@echo "make run    - install, start Neo4j + Redis, migrate, load demo data, serve API + worker"
@@ -39,7 +56,8 @@ help:
 	@echo "              its Redis tests again on a local Redis Cluster (make test-cluster)"
 	@echo "make fuzz   - a long schemathesis run against the real server (FUZZ_EXAMPLES=200)"
 	@echo "make screenshots - refresh the README's console screenshots in docs/screenshots"
-	@echo "make install / lint / stack-down / test-stack-down"
+	@echo "make load   - locust load test (own stack): 1 and 2 API processes, table to LOAD_OUT"
+	@echo "make install / lint / stack-down / test-stack-down / load-stack-down"
 
 install: $(STAMP) $(WEB_BUILT) chromium
 
@@ -102,6 +120,17 @@ fuzz: install
 	$(TEST_ENV) $(BIN)/quanzi migrate
 	$(TEST_ENV) QUANZI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) QUANZI_FUZZ_ROLES=member,admin \
 		$(BIN)/pytest -q tests/test_fuzz.py
+
+load: install
+	$(LOAD_ENV) $(BIN)/quanzi stack up
+	$(LOAD_ENV) $(BIN)/quanzi migrate
+	@mkdir -p $(dir $(LOAD_OUT))
+	$(LOAD_ENV) $(BIN)/python -m bench.loadtest --users $(LOAD_USERS) \
+		--locust-users $(LOAD_CONCURRENCY) --run-time $(LOAD_SECONDS) \
+		--iterations $(LOAD_ITERATIONS) --port $(LOAD_API_PORT) --out $(LOAD_OUT)
+
+load-stack-down:
+	$(LOAD_ENV) $(BIN)/quanzi stack down
 
 lint: install
 	$(BIN)/ruff check .

@@ -55,14 +55,35 @@ def mint_token(
     return jwt.encode(payload, settings.signing_secret, algorithm=ALGORITHM)
 
 
+# Tokens verified lately (a client sends the same one with every request): the signature
+# and claims are checked once; a hit only checks the expiry again. Bounded: emptied when full.
+_VERIFIED: dict[tuple[str, str], Claims] = {}
+_VERIFIED_MAX = 20_000
+_LEEWAY_SECONDS = 30
+
+
 def decode_token(settings: Settings, token: str) -> Claims:
+    key = (settings.signing_secret, token)
+    claims = _VERIFIED.get(key)
+    if claims is not None:
+        if claims.expires_at is None or time.time() <= claims.expires_at + _LEEWAY_SECONDS:
+            return claims
+        del _VERIFIED[key]
+    claims = _verify(settings, token)
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        _VERIFIED.clear()
+    _VERIFIED[key] = claims
+    return claims
+
+
+def _verify(settings: Settings, token: str) -> Claims:
     try:
         payload = jwt.decode(
             token,
             settings.signing_secret,
             algorithms=[ALGORITHM],
             options={"require": ["sub", "exp"]},
-            leeway=30,
+            leeway=_LEEWAY_SECONDS,
         )
     except jwt.ExpiredSignatureError as exc:
         raise AuthError("token expired") from exc

@@ -204,6 +204,21 @@ async def wait_http(base: str, path: str = "/readyz", tries: int = 300) -> None:
     raise RuntimeError(f"{base}{path} did not become ready")
 
 
+async def wait_trusted(base: str, wait_s: float = 60.0) -> None:
+    """Until the API process trusts Redis's caches (``/readyz`` says so): a process starts
+    with them set aside, and reads served meanwhile come from Neo4j and fill no cache."""
+    import httpx
+
+    deadline = time.monotonic() + wait_s
+    async with httpx.AsyncClient(base_url=base, timeout=5.0) as client:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError, ValueError):
+                if (await client.get("/readyz")).json().get("caches") == "trusted":
+                    return
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"{base} kept its caches set aside")
+
+
 async def wait_consumers(redis: Redis, count: int, wait_s: float = 60.0) -> None:
     """Until ``count`` worker consumers have joined the job group."""
     deadline = time.monotonic() + wait_s

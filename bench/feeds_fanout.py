@@ -23,7 +23,6 @@ import subprocess
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,7 +40,9 @@ from bench.common import (
     write_result,
 )
 from graph.driver import Graph
-from workers import feeds, keys
+from graph.posts import PostRecord
+from workers import fanout, keys, timelines
+from workers.services import Services
 
 
 def redis_benchmark(
@@ -71,16 +72,16 @@ async def _pending(graph: Graph) -> int:
     return int(r.records[0]["n"])
 
 
-def _job_copy(author: str, pid: str, ms: int) -> feeds.FeedPost:
+def _job_copy(author: str, pid: str, ms: int) -> PostRecord:
     """What ``create_post`` hands to the queue with the post (the worker reads no Neo4j)."""
-    return feeds.FeedPost(
+    return PostRecord(
         id=pid,
         author_id=author,
         circle_id=None,
         circle_visibility=None,
         body="bench post",
         created_at_ms=ms,
-        created_at=datetime.fromtimestamp(ms / 1000, UTC).isoformat(),
+        created_at=datetime.fromtimestamp(ms / 1000, UTC),
         reaction_count=0,
         comment_count=0,
         removed=False,
@@ -120,7 +121,7 @@ async def run_workers(
         # plans, the script cache), then timelines are emptied for the measured posts.
         warm = await make_posts(graph, author, 2 * workers, fanout="PENDING")
         for pid, ms in warm:
-            await feeds.post_created(redis, pid, _job_copy(author, pid, ms))
+            await fanout.post_created(redis, pid, _job_copy(author, pid, ms))
         while not await _delivered_everywhere(redis, audience, [p for p, _ in warm]):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         await _clear_timelines(redis, audience)
@@ -128,11 +129,16 @@ async def run_workers(
         await asyncio.sleep(1.0)  # let them settle into their blocking read
         t0 = time.perf_counter()
         for pid, ms in made:
-            await feeds.post_created(redis, pid, _job_copy(author, pid, ms))
+            await fanout.post_created(redis, pid, _job_copy(author, pid, ms))
         ids = [p for p, _ in made]
-        while not await _delivered_everywhere(redis, audience, ids):  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
+        # Progress over the run: how many posts the last timeline fan-out reaches holds.
+        progress: list[tuple[float, int]] = []
+        last = keys.timeline(audience[-1])
+        while not await _delivered_everywhere(redis, audience, ids):
+            progress.append((time.perf_counter() - t0, int(await redis.zcard(last))))
+            await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - t0
+        progress.append((elapsed, posts))
     async with redis.pipeline(transaction=False) as pipe:
         for uid in audience:
             pipe.zcard(keys.timeline(uid))
@@ -141,6 +147,7 @@ async def run_workers(
     assert all(c == min(posts, 800) for c in cards), sorted(set(cards))
     return {
         "workers": workers,
+        "by_quarter_inserts_per_second": _by_quarter(progress, posts, len(audience)),
         "worker_batch_size": batch or get_settings().worker_batch_size,
         "posts": posts,
         "timelines_per_post": len(audience),
@@ -149,6 +156,18 @@ async def run_workers(
         "inserts_per_second": inserts / elapsed,
         "posts_per_second": posts / elapsed,
     }
+
+
+def _by_quarter(progress: list[tuple[float, int]], posts: int, per_post: int) -> list[float]:
+    """Inserts/s over each quarter of the run's posts (from the progress samples)."""
+    rates = []
+    start_t, start_n = 0.0, 0
+    for q in (1, 2, 3, 4):
+        goal = posts * q // 4
+        t, n = next((t, n) for t, n in progress if n >= goal)
+        rates.append((n - start_n) * per_post / max(t - start_t, 1e-9))
+        start_t, start_n = t, n
+    return rates
 
 
 async def profile(
@@ -174,12 +193,11 @@ async def profile(
         return wrapper
 
     patched: list[tuple[Any, str, str]] = [
-        (feeds, "_audience", "audience (Redis; Neo4j on a miss)"),
-        (graph_feeds, "feed_posts", "neo4j feed_posts"),
+        (fanout, "_audience", "audience (Redis; Neo4j on a miss)"),
         (graph_feeds, "mark_delivered", "neo4j mark_delivered"),
-        (feeds, "_insert", "redis insert+trim pipeline"),
-        (feeds, "_announce", "redis live notices (PUBLISH)"),
-        (feeds, "cache_posts", "redis post cache SET"),
+        (timelines, "insert", "redis insert+trim pipeline"),
+        (fanout, "_announce", "redis live notices (PUBLISH)"),
+        (timelines, "cache_posts", "redis post cache SET"),
     ]
     originals = [getattr(owner, attr) for owner, attr, _ in patched]
     try:
@@ -187,9 +205,11 @@ async def profile(
             setattr(owner, attr, timed(label, original))
         t0 = time.perf_counter()
         delivered = 0
+        services = Services(settings, graph, redis)
         for pid, ms in made:
-            copy = asdict(_job_copy(author, pid, ms))
-            delivered += await feeds.fan_out(graph, redis, settings, pid, copy)
+            copy = _job_copy(author, pid, ms).to_dict()
+            delivered += await fanout.fan_out(services, pid, copy)
+        await fanout.flush_delivered(graph)
         total = time.perf_counter() - t0
     finally:
         for (owner, attr, _), original in zip(patched, originals, strict=True):
@@ -219,7 +239,7 @@ async def profile(
 async def insert_only(
     redis: Any, settings: Settings, audience: list[str], rounds: int
 ) -> dict[str, Any]:
-    """The insert+trim pipeline alone (``feeds._insert``), Python client included, vs the
+    """The insert+trim pipeline alone (``timelines.insert``), Python client included, vs the
     same commands as plain pipelined ZADDs: what the client costs per insert."""
     from graph.posts import new_post_id
 
@@ -228,8 +248,8 @@ async def insert_only(
     t0 = time.perf_counter()
     for _ in range(rounds):
         pid, ms = new_post_id()
-        post = feeds.FeedPost(pid, "a", None, None, "", ms, "", 0, 0, False, False)
-        await feeds._insert(redis, settings, targets, post)
+        post = _job_copy("a", pid, ms)
+        await timelines.insert(redis, settings, targets, post)
     lua = time.perf_counter() - t0
     await _clear_timelines(redis, audience)
     t0 = time.perf_counter()
@@ -306,7 +326,7 @@ async def _main(args: argparse.Namespace) -> None:
             )
         zadd_after = redis_benchmark(settings, "zadd", "bench:z", "__rand_int__", "__rand_int__")
         await redis.delete("bench:z")
-        sha = await redis.script_load(feeds._INSERT_LUA)
+        sha = await redis.script_load(timelines._INSERT_LUA)
         evalsha = redis_benchmark(
             settings, "evalsha", sha, "1", "bench:tl:__rand_int__", "__rand_int__",
             "__rand_int__", "800", n=100_000,
@@ -332,7 +352,7 @@ async def _main(args: argparse.Namespace) -> None:
     io = out["insert_only"]
     rows = [
         ("redis-benchmark EVALSHA insert+trim script -P 64", evalsha),
-        ("`feeds._insert` alone (Python pipeline, 1 process)", io["feeds_insert_per_second"]),
+        ("`timelines.insert` alone (Python pipeline, 1 process)", io["feeds_insert_per_second"]),
         ("plain `pipe.zadd` pipeline (Python, 1 process)", io["plain_zadd_pipeline_per_second"]),
         (
             "one script per 1,000 timelines (diagnostic, not cluster-safe)",
@@ -345,6 +365,9 @@ async def _main(args: argparse.Namespace) -> None:
         label = f"{r['workers']} `quanzi worker`, job batch {r['worker_batch_size']}"
         rate = r["inserts_per_second"]
         print(f"| **{label}** | {rate:,.0f} | **{r['ratio_to_zadd']:.3f}** |")
+    for r in runs:
+        quarters = ", ".join(f"{q / zadd:.2f}" for q in r["by_quarter_inserts_per_second"])
+        print(f"\n{r['workers']} worker(s), ratio to ZADD by quarter of the posts: {quarters}")
     print("\ngoal: >= 0.5\n")
     p = out["profile"]
     rate = p["inserts_per_second"]

@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
@@ -49,47 +51,91 @@ from workers.services import Services
 
 NO_RELATION = Relation(is_friend=False, mutual_friends=0)
 
+K = TypeVar("K")
+V = TypeVar("V")
+_NOT_LOADED: Any = object()
+
+
+def peek(loader: DataLoader[K, V], key: K) -> V | Any:
+    """What ``loader`` already holds for ``key`` (primed, or loaded earlier in the
+    request), or ``_NOT_LOADED``: a resolver that finds its value here can answer
+    synchronously, which spares graphql-core a coroutine, a task and a gather per field."""
+    future = loader.cache_map.get(key)
+    if future is None or not future.done() or future.cancelled() or future.exception():
+        return _NOT_LOADED
+    return future.result()
+
+
+def loaded(value: object) -> bool:
+    return value is not _NOT_LOADED
+
 
 @dataclass
 class Loaders:
     services: Services
     viewer_id: str | None = None
     admin: bool = False  # a platform admin moderates every circle
-    users: DataLoader[str, UserRecord | None] = field(init=False)
-    relations: DataLoader[str, Relation] = field(init=False)
-    friend_requests: DataLoader[str, FriendRequestRecord | None] = field(init=False)
-    circles: DataLoader[str, CircleRecord | None] = field(init=False)
-    memberships: DataLoader[str, MembershipRecord] = field(init=False)
-    merchants: DataLoader[str, Merchant | None] = field(init=False)
-    posts: DataLoader[str, PostAccess | None] = field(init=False)
-    reacted: DataLoader[str, bool] = field(init=False)
-    comments: DataLoader[CommentsPage, list[CommentRecord]] = field(init=False)
-    members: DataLoader[MembersPage, list[MembershipRecord]] = field(init=False)
-    merchant_circles: DataLoader[MerchantCirclesPage, list[str]] = field(init=False)
-    circle_posts: DataLoader[CirclePostsPage, list[str]] = field(init=False)
-    friends: DataLoader[FriendsPage, list[str]] = field(init=False)
     _blocked: frozenset[str] | None = field(init=False, default=None)
     _blocked_lock: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
 
-    def __post_init__(self) -> None:
+    # Each loader is made when a request first uses it (most use two or three of them).
+
+    @cached_property
+    def users(self) -> DataLoader[str, UserRecord | None]:
+        return DataLoader(load_fn=self._load_users)
+
+    @cached_property
+    def relations(self) -> DataLoader[str, Relation]:
+        return DataLoader(load_fn=self._load_relations)
+
+    @cached_property
+    def friend_requests(self) -> DataLoader[str, FriendRequestRecord | None]:
+        return DataLoader(load_fn=self._load_requests)
+
+    @cached_property
+    def circles(self) -> DataLoader[str, CircleRecord | None]:
+        return DataLoader(load_fn=self._load_circles)
+
+    @cached_property
+    def memberships(self) -> DataLoader[str, MembershipRecord]:
+        return DataLoader(load_fn=self._load_memberships)
+
+    @cached_property
+    def merchants(self) -> DataLoader[str, Merchant | None]:
+        return DataLoader(load_fn=self._load_merchants)
+
+    @cached_property
+    def posts(self) -> DataLoader[str, PostAccess | None]:
+        return DataLoader(load_fn=self._load_posts)
+
+    @cached_property
+    def reacted(self) -> DataLoader[str, bool]:
+        return DataLoader(load_fn=self._load_reacted)
+
+    @cached_property
+    def comments(self) -> DataLoader[CommentsPage, list[CommentRecord]]:
         graph, viewer = self.services.graph, self.viewer_id
-        self.users = DataLoader(load_fn=self._load_users)
-        self.relations = DataLoader(load_fn=self._load_relations)
-        self.friend_requests = DataLoader(load_fn=self._load_requests)
-        self.circles = DataLoader(load_fn=self._load_circles)
-        self.memberships = DataLoader(load_fn=self._load_memberships)
-        self.merchants = DataLoader(load_fn=self._load_merchants)
-        self.posts = DataLoader(load_fn=self._load_posts)
-        self.reacted = DataLoader(load_fn=self._load_reacted)
-        self.comments = DataLoader(load_fn=lambda pages: comments_pages(graph, viewer, pages))
-        self.members = DataLoader(load_fn=lambda pages: members_pages(graph, pages))
-        self.merchant_circles = DataLoader(
-            load_fn=lambda pages: merchant_circles_pages(graph, viewer, pages)
-        )
-        self.circle_posts = DataLoader(
-            load_fn=lambda pages: circle_posts_pages(graph, viewer, pages)
-        )
-        self.friends = DataLoader(load_fn=lambda pages: friends_pages(graph, pages))
+        return DataLoader(load_fn=lambda pages: comments_pages(graph, viewer, pages))
+
+    @cached_property
+    def members(self) -> DataLoader[MembersPage, list[MembershipRecord]]:
+        graph = self.services.graph
+        return DataLoader(load_fn=lambda pages: members_pages(graph, pages))
+
+    @cached_property
+    def merchant_circles(self) -> DataLoader[MerchantCirclesPage, list[str]]:
+        graph, viewer = self.services.graph, self.viewer_id
+        return DataLoader(load_fn=lambda pages: merchant_circles_pages(graph, viewer, pages))
+
+    @cached_property
+    def circle_posts(self) -> DataLoader[CirclePostsPage, list[str]]:
+        graph, viewer = self.services.graph, self.viewer_id
+        return DataLoader(load_fn=lambda pages: circle_posts_pages(graph, viewer, pages))
+
+    @cached_property
+    def friends(self) -> DataLoader[FriendsPage, list[str]]:
+        graph = self.services.graph
+        return DataLoader(load_fn=lambda pages: friends_pages(graph, pages))
 
     async def _load_users(self, ids: Sequence[str]) -> list[UserRecord | None]:
         """From the Redis card cache first; Neo4j for the misses (which are then cached)."""
@@ -152,6 +198,12 @@ class Loaders:
     def know_blocked(self, blocked: frozenset[str]) -> None:
         """The viewer's blocks are already known (the feed view carries them)."""
         self._blocked = blocked
+
+    def blocked_now(self) -> frozenset[str] | None:
+        """The viewer's blocks if this request knows them already, else None."""
+        if self.viewer_id is None:
+            return frozenset()
+        return self._blocked
 
     async def blocked(self) -> frozenset[str]:
         """Users blocked by or blocking the viewer, loaded once per request (the lock makes

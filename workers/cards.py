@@ -43,6 +43,11 @@ async def get_cards(services: Services, user_ids: Sequence[str]) -> dict[str, Us
     except UNAVAILABLE as exc:
         services.derived.mark_stale(f"user cards: {exc!r}")
         return {}
+    return decode_cards(user_ids, raw)
+
+
+def decode_cards(user_ids: Sequence[str], raw: Sequence[object]) -> dict[str, UserRecord]:
+    """The cards an MGET of ``user_card`` keys found (in a caller's own pipeline)."""
     return {uid: _decode(str(r)) for uid, r in zip(user_ids, raw, strict=True) if r}
 
 

@@ -24,7 +24,7 @@ from graph.driver import Graph
 from graph.posts import PostRecord
 from workers import jobs, keys, live, timelines
 from workers.queue import enqueue
-from workers.redis import pipe_publish
+from workers.redis import is_cluster, pipe_publish
 from workers.services import Services
 
 log = logging.getLogger(__name__)
@@ -91,14 +91,16 @@ async def fan_out(services: Services, post_id: str, data: dict[str, Any] | None 
         audience = await _audience(services, post, members)
         for start in range(0, len(audience), AUDIENCE_PAGE):
             page = audience[start : start + AUDIENCE_PAGE]
-            seen = await redis.zmscore(keys.FEED_ACTIVE, page)
-            targets = [
-                uid
-                for uid, last in zip(page, seen, strict=True)
-                if uid == post.author_id or (last is not None and last >= cutoff)
-            ]
+            channels = [keys.live_channel(uid) for uid in page]
+            seen, listening = await _active_and_listening(redis, page, channels)
+            targets, live_targets = [], []
+            for uid, channel, last in zip(page, channels, seen, strict=True):
+                if uid == post.author_id or (last is not None and last >= cutoff):
+                    targets.append(uid)
+                    if channel in listening:
+                        live_targets.append(channel)
             await timelines.insert(redis, settings, [keys.timeline(u) for u in targets], post)
-            await _announce(redis, targets, post.id)
+            await _announce(redis, live_targets, post.id)
             delivered += len(targets)
     _delivered.append(post.id)
     if len(_delivered) >= DELIVERED_BATCH:
@@ -116,10 +118,23 @@ async def _audience(services: Services, post: PostRecord, members: list[str] | N
     return [u for u in members if u not in author.blocked]
 
 
-async def _announce(redis: Redis, targets: Sequence[str], post_id: str) -> None:
-    """Tell open homeFeedUpdates subscriptions: publish only where Redis counts a
-    listener (one PUBSUB NUMSUB for the page; few users have a stream open)."""
-    channels = await live.listening(redis, [keys.live_channel(uid) for uid in targets])
+async def _active_and_listening(
+    redis: Redis, page: list[str], channels: list[str]
+) -> tuple[list[float | None], set[str]]:
+    """Who of the page read their feed lately, and whose live channel has a listener: one
+    round trip on one Redis; on a cluster the counts are asked shard by shard."""
+    if is_cluster(redis):
+        return await redis.zmscore(keys.FEED_ACTIVE, page), await live.listening(redis, channels)
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zmscore(keys.FEED_ACTIVE, page)
+        pipe.pubsub_numsub(*channels)
+        seen, counts = await pipe.execute()
+    return seen, live.listening_of(counts)
+
+
+async def _announce(redis: Redis, channels: Sequence[str], post_id: str) -> None:
+    """Tell open homeFeedUpdates subscriptions: publish only to the channels Redis counted
+    a listener on (few users have a stream open)."""
     if channels:
         async with redis.pipeline(transaction=False) as pipe:
             for channel in sorted(channels):

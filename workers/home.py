@@ -9,12 +9,13 @@ the schema reads the page from Neo4j instead (``graph.feeds.home_page``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 
 from graph.feeds import FeedView
 from graph.posts import PostRecord
-from workers import keys, timelines
+from graph.users import UserRecord
+from workers import cards, keys, timelines
 from workers.services import Services
 
 
@@ -28,29 +29,33 @@ async def home_page(
     place however many posts arrive above it.
     """
     redis = services.redis
-    raw_view = await timelines.ensure_timeline(services, user_id)
+    max_score: float | str = after[0] if after else "+inf"
+    batch = first + 1
+    # The first range of the user's own timeline rides with the readiness check.
+    raw_view, peeked = await timelines.ensure_timeline_peek(services, user_id, (max_score, batch))
     view = await timelines.load_view(services, user_id, raw_view)
     large = sorted(view.large_circles)
     await timelines.ensure_circle_timelines(services, large)
     sources = [keys.timeline(user_id), *(keys.circle_timeline(c) for c in large)]
-    max_score: float | str = after[0] if after else "+inf"
     shown: list[PostRecord] = []
-    batch = first + 1
     offset = 0
     while len(shown) < first + 1:
-        async with redis.pipeline(transaction=False) as pipe:
-            for key in sources:
-                pipe.zrange(
-                    key,
-                    max_score,
-                    "-inf",
-                    byscore=True,
-                    desc=True,
-                    offset=offset,
-                    num=batch,
-                    withscores=True,
-                )
-            ranges = await pipe.execute()
+        if offset == 0 and peeked is not None and not large:
+            ranges = [peeked]
+        else:
+            async with redis.pipeline(transaction=False) as pipe:
+                for key in sources:
+                    pipe.zrange(
+                        key,
+                        max_score,
+                        "-inf",
+                        byscore=True,
+                        desc=True,
+                        offset=offset,
+                        num=batch,
+                        withscores=True,
+                    )
+                ranges = await pipe.execute()
         candidates = sorted(
             {(int(score), pid) for rows in ranges for pid, score in rows},
             key=lambda e: (e[0], e[1]),
@@ -70,6 +75,23 @@ async def home_page(
         offset += batch
     shown.sort(key=lambda p: (p.created_at_ms, p.id), reverse=True)
     return shown[: first + 1], view
+
+
+async def page_extras(
+    services: Services, user_id: str, post_ids: Sequence[str], author_ids: Sequence[str]
+) -> tuple[list[bool], dict[str, UserRecord]]:
+    """In one round trip, what hydrating a page needs beside the posts: whether the user
+    reacted to each, and the authors' cached cards (missing ones are left out)."""
+    if not post_ids:
+        return [], {}
+    async with services.redis.pipeline(transaction=False) as pipe:
+        pipe.smismember(keys.reacted(user_id), list(post_ids))
+        if author_ids:
+            pipe.mget([keys.user_card(a) for a in author_ids])
+        replies = await pipe.execute()
+    flags = [bool(f) for f in replies[0]]
+    found = cards.decode_cards(author_ids, replies[1]) if author_ids else {}
+    return flags, found
 
 
 def live_posts(services: Services, user_id: str) -> AbstractAsyncContextManager[AsyncIterator[str]]:

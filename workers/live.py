@@ -199,6 +199,11 @@ async def listening(redis: Redis, channels: Sequence[str]) -> set[str]:
     return {channel for channel, count in counts.items() if count > 0}
 
 
+def listening_of(counts: Sequence[tuple[Any, Any]]) -> set[str]:
+    """The channels with a listener, from a ``PUBSUB NUMSUB`` reply."""
+    return {str(channel) for channel, count in counts if int(count) > 0}
+
+
 async def end_sockets(redis: Redis, user_ids: Iterable[str], because: str) -> None:
     """Ask every API process to close these users' open websockets now."""
     for user_id in sorted(set(user_ids)):

@@ -159,18 +159,33 @@ async def _rebuild(
 async def ensure_timeline(services: Services, user_id: str) -> Any:
     """Rebuild the user's timeline first if it is missing or they were away; returns the
     raw feed view read in the same round trip (for ``load_view``)."""
+    raw_view, _ = await ensure_timeline_peek(services, user_id, None)
+    return raw_view
+
+
+async def ensure_timeline_peek(
+    services: Services, user_id: str, peek: tuple[float | str, int] | None
+) -> tuple[Any, list[tuple[str, float]] | None]:
+    """``ensure_timeline``, and in the same round trip (``peek``: a max score and a count)
+    the newest entries of the timeline up to that score, which is what a feed page reads
+    first. The entries are None when the timeline had to be rebuilt (read it again)."""
     redis, settings = services.redis, services.settings
     async with redis.pipeline(transaction=False) as pipe:
         pipe.exists(keys.timeline_ready(user_id))
         pipe.zscore(keys.FEED_ACTIVE, user_id)
         pipe.zadd(keys.FEED_ACTIVE, {user_id: time.time()})
         pipe.get(keys.feed_view(user_id))
-        ready, last_seen, _, view = await pipe.execute()
+        if peek is not None:
+            pipe.zrange(
+                keys.timeline(user_id), peek[0], "-inf",
+                byscore=True, desc=True, offset=0, num=peek[1], withscores=True,
+            )  # fmt: skip
+        ready, last_seen, _, view, *peeked = await pipe.execute()
     returning = (
         last_seen is not None and last_seen < time.time() - settings.feed_active_days * 86400
     )
     if ready and not returning:
-        return view
+        return view, (peeked[0] if peeked else None)
     if returning:
         await redis.delete(keys.timeline_ready(user_id))
 
@@ -189,7 +204,7 @@ async def ensure_timeline(services: Services, user_id: str) -> Any:
         keys.timeline_lock(user_id),
         entries,
     )
-    return view
+    return view, None
 
 
 async def ensure_circle_timelines(services: Services, circle_ids: Sequence[str]) -> None:

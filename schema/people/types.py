@@ -8,6 +8,7 @@ from datetime import datetime
 
 import strawberry
 from strawberry import relay
+from strawberry.utils.await_maybe import AwaitableOrValue
 
 from graph import social
 from graph.suggestions import Reason
@@ -40,9 +41,17 @@ class User(relay.Node):
     async def _blocked(self, info: Info) -> bool:
         return self.id in await info.context.loaders.blocked()
 
-    @strawberry.field(description="Blocked users see only the handle.")
-    async def display_name(self, info: Info) -> str:
-        return self.handle if await self._blocked(info) else self.record.display_name
+    def _shown_name(self, blocked: frozenset[str]) -> str:
+        return self.handle if self.id in blocked else self.record.display_name
+
+    async def _load_shown_name(self, info: Info) -> str:
+        return self._shown_name(await info.context.loaders.blocked())
+
+    @strawberry.field(description="Blocked users see only the handle.", graphql_type=str)
+    def display_name(self, info: Info) -> AwaitableOrValue[str]:
+        # At once when the request knows the viewer's blocks (a feed page does).
+        blocked = info.context.loaders.blocked_now()
+        return self._shown_name(blocked) if blocked is not None else self._load_shown_name(info)
 
     @strawberry.field(description="Only the viewer sees their own value; null for everyone else.")
     def trust_score(self, info: Info) -> int | None:

@@ -19,7 +19,7 @@ from graph.posts import PostAccess, PostRecord, ViewerFacts
 from schema.core import Info, live_subscription, page_size, still_signed_in
 from schema.pagination import Connection, connection, decode_cursor, encode_cursor
 from schema.posts.types import Post
-from workers import home, timelines
+from workers import home
 from workers.redis import UNAVAILABLE
 
 
@@ -34,20 +34,21 @@ def _as_post(record: PostRecord, viewer_id: str, view: FeedView, hidden_comments
         friend=record.author_id in view.friends,
         hidden_comments=hidden_comments,
     )
-    return Post(id=record.id, item=PostAccess(post=record, facts=facts))
+    return Post.of(PostAccess(post=record, facts=facts))
 
 
 async def _hydrate(info: Info, records: list[PostRecord], view: FeedView) -> list[Post]:
     """Prime the loaders with what the feed view already says: the posts, the viewer's
-    reactions (from Redis), the blocks; the authors load in one batch. Only a viewer who
-    blocks someone (or is blocked) needs Neo4j: to leave those people's comments out of
-    the counts."""
+    reactions and the authors' cards (one Redis round trip for both), the blocks; authors
+    with no card load in one batch. Only a viewer who blocks someone (or is blocked)
+    needs Neo4j: to leave those people's comments out of the counts."""
     ctx = info.context
     viewer = ctx.viewer.id
     assert viewer is not None
     ctx.loaders.know_blocked(view.blocked)
     ids = [p.id for p in records]
-    flags = await timelines.reacted_to(ctx.redis, viewer, ids)
+    authors = sorted({p.author_id for p in records})
+    flags, found = await home.page_extras(ctx.services, viewer, ids, authors)
     hidden = (
         await graph_posts.hidden_comment_counts(ctx.graph, viewer, ids)
         if view.blocked and ids
@@ -59,7 +60,10 @@ async def _hydrate(info: Info, records: list[PostRecord], view: FeedView) -> lis
         ctx.loaders.posts.prime(post.id, post.item)
         ctx.loaders.reacted.prime(post.id, flag)
         posts.append(post)
-    await ctx.loaders.users.load_many(list({p.author_id for p in records}))  # one batch
+    ctx.loaders.users.prime_many(found)
+    missing = [a for a in authors if a not in found]
+    if missing:
+        await ctx.loaders.users.load_many(missing)  # one batch, cached for next time
     return posts
 
 

@@ -44,7 +44,7 @@ async def _post(info: Info, post_id: str, written: PostRecord | None = None) -> 
         return found[0]
     item = replace(found[0].item, post=written)
     info.context.loaders.posts.prime(post_id, item, force=True)
-    return Post(id=post_id, item=item)
+    return Post.of(item)
 
 
 @strawberry.type

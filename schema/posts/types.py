@@ -8,9 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry import relay
+from strawberry.utils.await_maybe import AwaitableOrValue
 
 from graph import posts as domain
+from graph.users import UserRecord
 from schema.core import Info, page_size
+from schema.dataloaders import loaded, peek
 from schema.pagination import Connection, connection, decode_cursor, encode_cursor
 from schema.people.types import User
 
@@ -18,11 +21,23 @@ if TYPE_CHECKING:
     from schema.circles.types import Circle
 
 
-async def _author(info: Info, user_id: str) -> User:
-    record = await info.context.loaders.users.load(user_id)
+def _as_author(user_id: str, record: UserRecord | None) -> User:
     if record is None:  # the graph guarantees an author; fail loudly if not
         raise LookupError(f"author {user_id} is missing")
     return User.from_record(record)
+
+
+async def _load_author(info: Info, user_id: str) -> User:
+    return _as_author(user_id, await info.context.loaders.users.load(user_id))
+
+
+def _author(info: Info, user_id: str) -> AwaitableOrValue[User]:
+    """The author at once when this request loaded them already (a feed page loads its
+    authors in one batch before its fields resolve), else through the loader."""
+    found = peek(info.context.loaders.users, user_id)
+    if loaded(found):
+        return _as_author(user_id, found)
+    return _load_author(info, user_id)
 
 
 @strawberry.type(name="Comment")
@@ -52,9 +67,9 @@ class Comment(relay.Node):
             for i in ids
         ]
 
-    @strawberry.field
-    async def author(self, info: Info) -> User:
-        return await _author(info, self.record.author_id)
+    @strawberry.field(graphql_type=User)
+    def author(self, info: Info) -> AwaitableOrValue[User]:
+        return _author(info, self.record.author_id)
 
     @strawberry.field
     def body(self) -> str:
@@ -69,16 +84,32 @@ class Comment(relay.Node):
 class Post(relay.Node):
     id: relay.NodeID[str]
     item: strawberry.Private[domain.PostAccess]
+    # Plain values copied from the record when the Post is made (``Post.of``): Strawberry
+    # resolves such fields on its fast path, not through a resolver call each (a feed
+    # page has 20 posts of them).
+    body: str
+    created_at: datetime
+    reaction_count: int
+    comment_count: int = strawberry.field(description="Comments the viewer may see.")
+
+    @classmethod
+    def of(cls, item: domain.PostAccess) -> Post:
+        """The Post of a record and the viewer's facts about it (already checked)."""
+        record = item.post
+        return cls(
+            id=record.id,
+            item=item,
+            body=record.body,
+            created_at=record.created_at,
+            reaction_count=record.reaction_count,
+            comment_count=max(0, record.comment_count - item.facts.hidden_comments),
+        )
 
     @classmethod
     async def visible(cls, info: Info, ids: Sequence[str]) -> list[Post]:
         """The posts the viewer may read, in the order given (one batched load)."""
         items = await info.context.loaders.posts.load_many(list(ids))
-        return [
-            cls(id=item.post.id, item=item)
-            for item in items
-            if item is not None and domain.may_read(item)
-        ]
+        return [cls.of(item) for item in items if item is not None and domain.may_read(item)]
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]
@@ -92,9 +123,9 @@ class Post(relay.Node):
     def record(self) -> domain.PostRecord:
         return self.item.post
 
-    @strawberry.field
-    async def author(self, info: Info) -> User:
-        return await _author(info, self.record.author_id)
+    @strawberry.field(graphql_type=User)
+    def author(self, info: Info) -> AwaitableOrValue[User]:
+        return _author(info, self.record.author_id)
 
     @strawberry.field(description="Null for a profile post, which the author's friends see.")
     async def circle(
@@ -107,27 +138,13 @@ class Post(relay.Node):
         found = await Circle.visible(info, [self.record.circle_id])
         return found[0] if found else None
 
-    @strawberry.field
-    def body(self) -> str:
-        return self.record.body
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.record.created_at
-
-    @strawberry.field
-    def reaction_count(self) -> int:
-        return self.record.reaction_count
-
-    @strawberry.field(description="Comments the viewer may see.")
-    def comment_count(self) -> int:
-        return max(0, self.record.comment_count - self.item.facts.hidden_comments)
-
-    @strawberry.field
-    async def viewer_reacted(self, info: Info) -> bool:
+    @strawberry.field(graphql_type=bool)
+    def viewer_reacted(self, info: Info) -> AwaitableOrValue[bool]:
         if info.context.viewer.id is None:
             return False
-        return await info.context.loaders.reacted.load(self.id)
+        loader = info.context.loaders.reacted
+        found = peek(loader, self.id)  # a feed page primes it from Redis
+        return bool(found) if loaded(found) else loader.load(self.id)
 
     @strawberry.field(
         description="True only for moderators looking at a removed post; removed posts are "
