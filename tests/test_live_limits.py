@@ -78,7 +78,9 @@ async def open_socket(base: str, token: str | None, *, init: bool = True) -> Soc
 async def server(procs: Processes) -> AsyncIterator[str]:
     procs.worker()
     yield await procs.server(
-        QUANZI_MAX_SUBSCRIPTIONS_PER_SOCKET="10", QUANZI_MAX_SOCKETS_PER_USER="3"
+        limit=90,  # a busy machine (the worker starts at the same time)
+        QUANZI_MAX_SUBSCRIPTIONS_PER_SOCKET="10",
+        QUANZI_MAX_SOCKETS_PER_USER="3",
     )
 
 
