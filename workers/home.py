@@ -16,6 +16,7 @@ from graph.feeds import FeedView
 from graph.posts import PostRecord
 from graph.users import UserRecord
 from workers import cards, keys, timelines
+from workers.redis import is_cluster, mget
 from workers.services import Services
 
 
@@ -84,7 +85,14 @@ async def page_extras(
     reacted to each, and the authors' cached cards (missing ones are left out)."""
     if not post_ids:
         return [], {}
-    async with services.redis.pipeline(transaction=False) as pipe:
+    redis = services.redis
+    if is_cluster(redis):  # a cluster pipeline refuses MGET: the cards go slot by slot
+        reacted = await redis.smismember(keys.reacted(user_id), list(post_ids))
+        names = [keys.user_card(a) for a in author_ids]
+        raw = await mget(redis, names) if author_ids else []
+        found = cards.decode_cards(author_ids, raw) if author_ids else {}
+        return [bool(f) for f in reacted], found
+    async with redis.pipeline(transaction=False) as pipe:
         pipe.smismember(keys.reacted(user_id), list(post_ids))
         if author_ids:
             pipe.mget([keys.user_card(a) for a in author_ids])
