@@ -16,6 +16,7 @@ from graph.feeds import FeedView
 from graph.posts import PostRecord
 from graph.users import UserRecord
 from workers import cards, keys, timelines
+from workers.redis import is_cluster, mget
 from workers.services import Services
 
 
@@ -84,8 +85,6 @@ async def page_extras(
     reacted to each, and the authors' cached cards (missing ones are left out)."""
     if not post_ids:
         return [], {}
-    from workers.redis import is_cluster, mget
-
     redis = services.redis
     if is_cluster(redis):  # a cluster pipeline refuses MGET: the cards go slot by slot
         reacted = await redis.smismember(keys.reacted(user_id), list(post_ids))
