@@ -38,23 +38,6 @@ from graph.driver import Graph
 
 WALK_CONTINUE = 0.85
 
-FEATURES: tuple[str, ...] = (
-    "cn",
-    "aa",
-    "ra",
-    "jaccard",
-    "lp3",
-    "walk",
-    "deg_viewer",
-    "deg_candidate",
-    "contact_out",
-    "contact_in",
-    "paid_out",
-    "paid_in",
-    "circles",
-    "merchants",
-    "age_days",
-)
 # The features that use nothing but friendships.
 FRIENDSHIP_FEATURES: tuple[str, ...] = (
     "cn",
@@ -65,6 +48,16 @@ FRIENDSHIP_FEATURES: tuple[str, ...] = (
     "walk",
     "deg_viewer",
     "deg_candidate",
+)
+FEATURES: tuple[str, ...] = (
+    *FRIENDSHIP_FEATURES,
+    "contact_out",
+    "contact_in",
+    "paid_out",
+    "paid_in",
+    "circles",
+    "merchants",
+    "age_days",
 )
 
 # The viewer's friends with their degrees (all of them: common neighbours are exact).
