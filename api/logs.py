@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from starlette.websockets import WebSocketDisconnected as SentAfterClose
 from strawberry.http.exceptions import WebSocketDisconnected
 
 from api.settings import Settings
@@ -30,13 +31,14 @@ class _NoQueryString(logging.Filter):
 
 
 class _ClientWentAway(logging.Filter):
-    """Strawberry logs a traceback at ERROR whenever a subscriber drops its socket while a
-    message is on its way; a client hanging up is not a server error, and hostile clients
-    could flood the log with it. Every other exception in its tasks still logs."""
+    """Strawberry logs a traceback at ERROR whenever a message is on its way to a socket
+    that is gone: the subscriber hung up, or the server closed it (a cap, a suspension)
+    and Starlette refuses to send after the close. Neither is a server error, and hostile
+    clients could flood the log with them. Every other exception in its tasks still logs."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        return not isinstance(error, WebSocketDisconnected)
+        return not isinstance(error, WebSocketDisconnected | SentAfterClose)
 
 
 def configure(settings: Settings) -> None:
