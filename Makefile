@@ -29,7 +29,8 @@ CLUSTER_ENV := QUANZI_ENV=test \
 	QUANZI_NEO4J_HEAP=1g
 CLUSTER_TESTS := tests/test_feeds.py tests/test_queue.py tests/test_ratelimit.py \
 	tests/test_suggestions.py tests/test_live_limits.py tests/test_notifications.py \
-	tests/test_feeds_reliability.py tests/test_persisted_queries.py tests/test_scale_out.py
+	tests/test_feeds_reliability.py tests/test_persisted_queries.py tests/test_scale_out.py \
+	tests/test_redis_client.py
 
 .PHONY: help install run test test-cluster fuzz stack-down test-stack-down lint bench chromium screenshots load load-stack-down
 
