@@ -161,6 +161,61 @@ async def test_failing_handler_leaves_job_pending_and_it_is_retried(
     assert await dead_letters(redis, dead_letter_stream=names.dead) == []
 
 
+async def test_jobs_of_a_batch_run_concurrently_up_to_the_limit(
+    redis: aioredis.Redis, names: Names
+) -> None:
+    running, most = 0, 0
+    handled: list[int] = []
+
+    async def slow(job: Job) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.05)
+        running -= 1
+        handled.append(job.payload["i"])
+
+    for i in range(7):
+        await enqueue(redis, "slow", {"i": i}, stream=names.stream)
+    consumer = make_consumer(redis, names, {"slow": slow}, batch_size=10, concurrency=3)
+
+    assert await consumer.run_once() == 7
+    assert most == 3
+    assert sorted(handled) == list(range(7))
+    assert await pending(redis, names) == 0
+
+
+async def test_one_job_failing_among_concurrent_ones_is_retried_alone(
+    redis: aioredis.Redis, names: Names
+) -> None:
+    calls: list[Job] = []
+
+    async def handle(job: Job) -> None:
+        calls.append(job)
+        await asyncio.sleep(0.01)
+        if job.payload["i"] == 2 and job.deliveries == 1:
+            raise RuntimeError("boom")
+
+    for i in range(4):
+        await enqueue(redis, "mixed", {"i": i}, stream=names.stream)
+    consumer = make_consumer(redis, names, {"mixed": handle}, batch_size=10, concurrency=4)
+
+    assert await consumer.run_once() == 4
+    assert await pending(redis, names) == 1  # only the failed one waits
+
+    async def retried() -> bool:
+        return len(calls) == 5
+
+    await run_until(consumer, retried)
+    assert [(j.payload["i"], j.deliveries) for j in calls[4:]] == [(2, 2)]
+    assert await pending(redis, names) == 0
+
+
+async def test_concurrency_below_one_is_refused(redis: aioredis.Redis, names: Names) -> None:
+    with pytest.raises(ValueError, match="invalid consumer limits"):
+        make_consumer(redis, names, {}, concurrency=0)
+
+
 async def test_job_is_dead_lettered_after_max_deliveries(
     redis: aioredis.Redis, names: Names
 ) -> None:

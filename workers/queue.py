@@ -30,6 +30,7 @@ acknowledged.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -160,8 +161,10 @@ class Consumer:
     """Reads the job stream as one named member of a consumer group.
 
     ``run_once`` processes at most one batch and is what tests drive; the worker process
-    calls it in a loop (see ``workers.runner``). Jobs in a batch are handled one after
-    another; run more worker processes to go faster.
+    calls it in a loop (see ``workers.runner``). Up to ``concurrency`` jobs of a batch
+    are handled at once (a fan-out waits on Redis most of the time; while one waits the
+    next builds its commands); jobs are not ordered anyway once two workers share the
+    stream. Run more worker processes to use more cores.
     """
 
     def __init__(
@@ -177,8 +180,11 @@ class Consumer:
         block_ms: int = 2000,
         max_deliveries: int = 5,
         claim_idle_ms: int = 30_000,
+        concurrency: int = 1,
     ) -> None:
         if batch_size < 1 or block_ms < 0 or max_deliveries < 1 or claim_idle_ms < 0:
+            raise ValueError("invalid consumer limits")
+        if concurrency < 1:
             raise ValueError("invalid consumer limits")
         self.redis = redis
         self.handlers = dict(handlers)
@@ -190,6 +196,7 @@ class Consumer:
         self.block_ms = block_ms
         self.max_deliveries = max_deliveries
         self.claim_idle_ms = claim_idle_ms
+        self.concurrency = concurrency
         self._group_ready = False
         # Cursor through our own pending list; None once it has been drained.
         self._own_pending_cursor: str | None = "0"
@@ -289,8 +296,24 @@ class Consumer:
         entries: Sequence[tuple[str, dict[str, str] | None]],
         deliveries: Mapping[str, int],
     ) -> None:
-        for entry_id, fields in entries:
-            await self._process_one(entry_id, fields, deliveries.get(entry_id, 1))
+        if self.concurrency == 1 or len(entries) == 1:
+            for entry_id, fields in entries:
+                await self._process_one(entry_id, fields, deliveries.get(entry_id, 1))
+            return
+        slots = asyncio.Semaphore(self.concurrency)
+
+        async def one(entry_id: str, fields: dict[str, str] | None) -> None:
+            async with slots:
+                await self._process_one(entry_id, fields, deliveries.get(entry_id, 1))
+
+        # Every job runs to its end (a handler's failure is dealt with inside); what
+        # escapes is Redis failing, raised once they are all done: no job is left running.
+        results = await asyncio.gather(
+            *(one(entry_id, fields) for entry_id, fields in entries), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     async def _process_one(
         self, entry_id: str, fields: dict[str, str] | None, deliveries: int

@@ -151,6 +151,7 @@ async def run_worker(settings: Settings, consumer: str | None = None) -> None:
         block_ms=settings.worker_block_ms,
         max_deliveries=settings.worker_max_deliveries,
         claim_idle_ms=settings.worker_claim_idle_ms,
+        concurrency=settings.worker_concurrency,
     )
     # Events are cheap to write in bulk: read more of them at a time.
     events = EventConsumer(
