@@ -148,7 +148,9 @@ def run_locust(
     ]  # fmt: skip
     subprocess.run(
         argv,
-        env=child_env(QUANZI_LOAD_USERS=str(world_file)),
+        env=child_env(
+            QUANZI_LOAD_USERS=str(world_file), QUANZI_LOAD_MAX_REQUESTS=str(args.iterations)
+        ),
         check=False,
         timeout=args.run_time + 120,
     )
