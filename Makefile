@@ -53,8 +53,11 @@ LOAD_CLUSTER_ENV := QUANZI_ENV=test \
 	QUANZI_REDIS_URL=$(LOAD_CLUSTER_URL) \
 	QUANZI_REDIS_CLUSTER=true \
 	QUANZI_NEO4J_HEAP=1g
-# Bounds of each run (seconds, tasks) and its size; the table goes to LOAD_OUT too.
+# Bounds of each run (seconds, requests), the seconds of each unmeasured warm-up run
+# before it (they repeat until two agree on req/s), and its size; the table goes to
+# LOAD_OUT too.
 LOAD_SECONDS ?= 60
+LOAD_WARMUP ?= 15
 LOAD_ITERATIONS ?= 20000
 LOAD_USERS ?= 3000
 LOAD_CONCURRENCY ?= 50
@@ -139,7 +142,7 @@ load: install
 	$(LOAD_ENV) $(BIN)/quanzi migrate
 	@mkdir -p $(dir $(LOAD_OUT))
 	$(LOAD_ENV) $(BIN)/python -m bench.loadtest --users $(LOAD_USERS) \
-		--locust-users $(LOAD_CONCURRENCY) --run-time $(LOAD_SECONDS) \
+		--locust-users $(LOAD_CONCURRENCY) --run-time $(LOAD_SECONDS) --warmup $(LOAD_WARMUP) \
 		--iterations $(LOAD_ITERATIONS) --port $(LOAD_API_PORT) --out $(LOAD_OUT) \
 		--cluster-redis-url $(LOAD_CLUSTER_URL)
 

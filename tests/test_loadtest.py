@@ -30,6 +30,7 @@ async def test_load_harness_produces_rows_without_errors(
         locust_users=8,
         spawn_rate=8.0,
         run_time=8,
+        warmup=0,
         iterations=400,
         configs=[row],
         cluster_redis_url=settings.redis_url if settings.redis_cluster else None,
