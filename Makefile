@@ -30,21 +30,34 @@ CLUSTER_ENV := QUANZI_ENV=test \
 CLUSTER_TESTS := tests/test_feeds.py tests/test_queue.py tests/test_ratelimit.py \
 	tests/test_suggestions.py tests/test_live_limits.py tests/test_notifications.py \
 	tests/test_feeds_reliability.py tests/test_persisted_queries.py tests/test_scale_out.py \
-	tests/test_redis_client.py
+	tests/test_redis_client.py tests/test_loadtest.py
 
 .PHONY: help install run test test-cluster fuzz stack-down test-stack-down lint bench chromium screenshots load load-stack-down
 
-# The load test's own stack (data directory and ports), apart from `make run` and tests.
-LOAD_NEO4J_PORT ?= 37787
-LOAD_REDIS_PORT ?= 38008
-LOAD_API_PORT   ?= 38002
+# The load test's own stack (data directory and ports), apart from `make run` and tests:
+# one Redis, and a Redis Cluster (3 masters + 3 replicas on LOAD_CLUSTER_PORT and the five
+# after it, cluster bus ports 10000 above) sharing its Neo4j.
+LOAD_NEO4J_PORT   ?= 37787
+LOAD_REDIS_PORT   ?= 38008
+LOAD_CLUSTER_PORT ?= 38020
+LOAD_API_PORT     ?= 38002
 LOAD_ENV := QUANZI_ENV=test \
 	QUANZI_STACK_DIR=.quanzi-load \
 	QUANZI_NEO4J_URI=neo4j://127.0.0.1:$(LOAD_NEO4J_PORT) \
 	QUANZI_REDIS_URL=redis://127.0.0.1:$(LOAD_REDIS_PORT)/0 \
 	QUANZI_NEO4J_HEAP=1g
-# Bounds of each run (seconds, tasks) and its size; the table goes to LOAD_OUT too.
+LOAD_CLUSTER_URL := redis://127.0.0.1:$(LOAD_CLUSTER_PORT)/0
+LOAD_CLUSTER_ENV := QUANZI_ENV=test \
+	QUANZI_STACK_DIR=.quanzi-load \
+	QUANZI_NEO4J_URI=neo4j://127.0.0.1:$(LOAD_NEO4J_PORT) \
+	QUANZI_REDIS_URL=$(LOAD_CLUSTER_URL) \
+	QUANZI_REDIS_CLUSTER=true \
+	QUANZI_NEO4J_HEAP=1g
+# Bounds of each run (seconds, requests), the seconds of each unmeasured warm-up run
+# before it (they repeat until two agree on req/s), and its size; the table goes to
+# LOAD_OUT too.
 LOAD_SECONDS ?= 60
+LOAD_WARMUP ?= 15
 LOAD_ITERATIONS ?= 20000
 LOAD_USERS ?= 3000
 LOAD_CONCURRENCY ?= 50
@@ -57,7 +70,8 @@ help:
 	@echo "              its Redis tests again on a local Redis Cluster (make test-cluster)"
 	@echo "make fuzz   - a long schemathesis run against the real server (FUZZ_EXAMPLES=200)"
 	@echo "make screenshots - refresh the README's console screenshots in docs/screenshots"
-	@echo "make load   - locust load test (own stack): 1 and 2 API processes, table to LOAD_OUT"
+	@echo "make load   - locust load test (own stack): 1 and 2 API processes, on one Redis and"
+	@echo "              on a local Redis Cluster, table to LOAD_OUT"
 	@echo "make install / lint / stack-down / test-stack-down / load-stack-down"
 
 install: $(STAMP) $(WEB_BUILT) chromium
@@ -124,13 +138,16 @@ fuzz: install
 
 load: install
 	$(LOAD_ENV) $(BIN)/quanzi stack up
+	$(LOAD_CLUSTER_ENV) $(BIN)/quanzi stack up
 	$(LOAD_ENV) $(BIN)/quanzi migrate
 	@mkdir -p $(dir $(LOAD_OUT))
 	$(LOAD_ENV) $(BIN)/python -m bench.loadtest --users $(LOAD_USERS) \
-		--locust-users $(LOAD_CONCURRENCY) --run-time $(LOAD_SECONDS) \
-		--iterations $(LOAD_ITERATIONS) --port $(LOAD_API_PORT) --out $(LOAD_OUT)
+		--locust-users $(LOAD_CONCURRENCY) --run-time $(LOAD_SECONDS) --warmup $(LOAD_WARMUP) \
+		--iterations $(LOAD_ITERATIONS) --port $(LOAD_API_PORT) --out $(LOAD_OUT) \
+		--cluster-redis-url $(LOAD_CLUSTER_URL)
 
 load-stack-down:
+	$(LOAD_CLUSTER_ENV) $(BIN)/quanzi stack down
 	$(LOAD_ENV) $(BIN)/quanzi stack down
 
 lint: install
