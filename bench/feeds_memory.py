@@ -8,7 +8,12 @@ Run twice in one go: with the stack's own config (listpack up to 1024 entries) a
 comparison, as a skiplist (``CONFIG SET zset-max-listpack-entries 128``; the original value
 is restored afterwards). Goal: <= 100 bytes an entry.
 
-    python -m bench.feeds_memory --timelines 2000 --entries 800
+The price of the compact encoding is paid by fan-out: a listpack is scanned on every
+insert, so the Redis time of one insert (``timelines.insert``, as fan-out calls it, Redis's
+own ``INFO commandstats`` time) grows with the timeline's length, where a skiplist's stays
+flat. ``--insert-at`` names the lengths at which it is measured, in both encodings.
+
+    python -m bench.feeds_memory --timelines 2000 --entries 800 --insert-at 0 100 400 799
 
 Uses (and deletes) only its own keys under a ``bench`` user-id prefix.
 """
@@ -21,11 +26,15 @@ import random
 import time
 from typing import Any
 
-from api.settings import get_settings
+from api.settings import Settings, get_settings
 from bench.common import write_result
+from bench.feeds_fanout import _job_copy
 from graph.posts import new_post_id
-from workers import keys
+from workers import keys, timelines
 from workers.redis import open_redis
+
+INSERT_KEYS = 500
+INSERT_ROUNDS = 20
 
 
 def _timeline_members(entries: int, rnd: random.Random) -> dict[str, int]:
@@ -74,6 +83,30 @@ async def _fill_and_measure(
     }
 
 
+async def _insert_cost(
+    redis: Any, settings: Settings, names: list[str], fill: int, seed: int
+) -> float:
+    """Microseconds of Redis time per timeline insert into timelines of ``fill`` entries
+    (each round adds a newer post to every timeline, trimming at ``timeline_length``)."""
+    rnd = random.Random(seed)
+    await redis.delete(*names)
+    if fill:
+        for start in range(0, len(names), 50):
+            async with redis.pipeline(transaction=False) as pipe:
+                for key in names[start : start + 50]:
+                    pipe.zadd(key, _timeline_members(fill, rnd))
+                await pipe.execute()
+    now = int(time.time() * 1000)
+    await redis.config_resetstat()
+    for r in range(INSERT_ROUNDS):
+        pid, ms = new_post_id(now + r + 1)
+        await timelines.insert(redis, settings, names, _job_copy("benchmem", pid, ms))
+    stats = await redis.info("commandstats")
+    usec = sum(int(stats.get(f"cmdstat_{c}", {}).get("usec", 0)) for c in ("evalsha", "eval"))
+    await redis.delete(*names)
+    return usec / (INSERT_ROUNDS * len(names))
+
+
 async def _main(args: argparse.Namespace) -> None:
     settings = get_settings()
     redis = open_redis(settings)
@@ -87,6 +120,15 @@ async def _main(args: argparse.Namespace) -> None:
         await redis.config_set("zset-max-listpack-entries", "128")
         out["skiplist"] = await _fill_and_measure(redis, names, args.entries, args.seed)
         out["skiplist"]["zset_max_listpack_entries"] = 128
+        insert_names = names[:INSERT_KEYS]
+        out["insert_usec"] = {"skiplist": {}, "stack_config": {}}
+        for fill in args.insert_at:
+            cost = await _insert_cost(redis, settings, insert_names, fill, args.seed)
+            out["insert_usec"]["skiplist"][fill] = cost
+        await redis.config_set("zset-max-listpack-entries", original)
+        for fill in args.insert_at:
+            cost = await _insert_cost(redis, settings, insert_names, fill, args.seed)
+            out["insert_usec"]["stack_config"][fill] = cost
     finally:
         await redis.config_set("zset-max-listpack-entries", original)
         await redis.delete(*names)
@@ -107,6 +149,15 @@ async def _main(args: argparse.Namespace) -> None:
             f"| {r['bytes_per_entry_used_memory_delta']:.1f} |"
         )
     print("\ngoal: <= 100 B/entry with the stack's config")
+    print(
+        f"\n**Redis time per timeline insert** (µs, `timelines.insert` into {INSERT_KEYS} "
+        f"timelines x {INSERT_ROUNDS} posts, INFO commandstats)\n"
+    )
+    print("| entries already in the timeline | " + " | ".join(map(str, args.insert_at)) + " |")
+    print("|---" * (len(args.insert_at) + 1) + "|")
+    for name, label in (("stack_config", f"listpack <= {original}"), ("skiplist", "skiplist")):
+        row = out["insert_usec"][name]
+        print(f"| {label} | " + " | ".join(f"{row[f]:.1f}" for f in args.insert_at) + " |")
     print(f"wrote {write_result('feeds_memory', out)}")
 
 
@@ -115,6 +166,7 @@ def main() -> None:
     parser.add_argument("--timelines", type=int, default=2000)
     parser.add_argument("--entries", type=int, default=800)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--insert-at", type=int, nargs="+", default=[0, 100, 400, 799])
     asyncio.run(_main(parser.parse_args()))
 
 
