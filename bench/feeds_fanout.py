@@ -72,7 +72,7 @@ async def _pending(graph: Graph) -> int:
     return int(r.records[0]["n"])
 
 
-def _job_copy(author: str, pid: str, ms: int) -> PostRecord:
+def job_copy(author: str, pid: str, ms: int) -> PostRecord:
     """What ``create_post`` hands to the queue with the post (the worker reads no Neo4j)."""
     return PostRecord(
         id=pid,
@@ -121,7 +121,7 @@ async def run_workers(
         # plans, the script cache), then timelines are emptied for the measured posts.
         warm = await make_posts(graph, author, 2 * workers, fanout="PENDING")
         for pid, ms in warm:
-            await fanout.post_created(redis, pid, _job_copy(author, pid, ms))
+            await fanout.post_created(redis, pid, job_copy(author, pid, ms))
         while not await _delivered_everywhere(redis, audience, [p for p, _ in warm]):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         await _clear_timelines(redis, audience)
@@ -129,7 +129,7 @@ async def run_workers(
         await asyncio.sleep(1.0)  # let them settle into their blocking read
         t0 = time.perf_counter()
         for pid, ms in made:
-            await fanout.post_created(redis, pid, _job_copy(author, pid, ms))
+            await fanout.post_created(redis, pid, job_copy(author, pid, ms))
         ids = [p for p, _ in made]
         # Progress over the run: how many posts the last timeline fan-out reaches holds.
         progress: list[tuple[float, int]] = []
@@ -207,7 +207,7 @@ async def profile(
         delivered = 0
         services = Services(settings, graph, redis)
         for pid, ms in made:
-            copy = _job_copy(author, pid, ms).to_dict()
+            copy = job_copy(author, pid, ms).to_dict()
             delivered += await fanout.fan_out(services, pid, copy)
         await fanout.flush_delivered(graph)
         total = time.perf_counter() - t0
@@ -248,7 +248,7 @@ async def insert_only(
     t0 = time.perf_counter()
     for _ in range(rounds):
         pid, ms = new_post_id()
-        post = _job_copy("a", pid, ms)
+        post = job_copy("a", pid, ms)
         await timelines.insert(redis, settings, targets, post)
     lua = time.perf_counter() - t0
     await _clear_timelines(redis, audience)

@@ -28,7 +28,7 @@ from typing import Any
 
 from api.settings import Settings, get_settings
 from bench.common import write_result
-from bench.feeds_fanout import _job_copy
+from bench.feeds_fanout import job_copy
 from graph.posts import new_post_id
 from workers import keys, timelines
 from workers.redis import open_redis
@@ -47,17 +47,20 @@ def _timeline_members(entries: int, rnd: random.Random) -> dict[str, int]:
     return out
 
 
-async def _fill_and_measure(
-    redis: Any, names: list[str], entries: int, seed: int
-) -> dict[str, Any]:
-    rnd = random.Random(seed)
-    await redis.delete(*names)
-    before = int((await redis.info("memory"))["used_memory"])
+async def _fill(redis: Any, names: list[str], entries: int, rnd: random.Random) -> None:
     for start in range(0, len(names), 50):
         async with redis.pipeline(transaction=False) as pipe:
             for key in names[start : start + 50]:
                 pipe.zadd(key, _timeline_members(entries, rnd))
             await pipe.execute()
+
+
+async def _fill_and_measure(
+    redis: Any, names: list[str], entries: int, seed: int
+) -> dict[str, Any]:
+    await redis.delete(*names)
+    before = int((await redis.info("memory"))["used_memory"])
+    await _fill(redis, names, entries, random.Random(seed))
     after = int((await redis.info("memory"))["used_memory"])
     async with redis.pipeline(transaction=False) as pipe:
         for key in names:
@@ -88,19 +91,14 @@ async def _insert_cost(
 ) -> float:
     """Microseconds of Redis time per timeline insert into timelines of ``fill`` entries
     (each round adds a newer post to every timeline, trimming at ``timeline_length``)."""
-    rnd = random.Random(seed)
     await redis.delete(*names)
     if fill:
-        for start in range(0, len(names), 50):
-            async with redis.pipeline(transaction=False) as pipe:
-                for key in names[start : start + 50]:
-                    pipe.zadd(key, _timeline_members(fill, rnd))
-                await pipe.execute()
+        await _fill(redis, names, fill, random.Random(seed))
     now = int(time.time() * 1000)
     await redis.config_resetstat()
     for r in range(INSERT_ROUNDS):
         pid, ms = new_post_id(now + r + 1)
-        await timelines.insert(redis, settings, names, _job_copy("benchmem", pid, ms))
+        await timelines.insert(redis, settings, names, job_copy("benchmem", pid, ms))
     stats = await redis.info("commandstats")
     usec = sum(int(stats.get(f"cmdstat_{c}", {}).get("usec", 0)) for c in ("evalsha", "eval"))
     await redis.delete(*names)
@@ -120,15 +118,13 @@ async def _main(args: argparse.Namespace) -> None:
         await redis.config_set("zset-max-listpack-entries", "128")
         out["skiplist"] = await _fill_and_measure(redis, names, args.entries, args.seed)
         out["skiplist"]["zset_max_listpack_entries"] = 128
-        insert_names = names[:INSERT_KEYS]
-        out["insert_usec"] = {"skiplist": {}, "stack_config": {}}
-        for fill in args.insert_at:
-            cost = await _insert_cost(redis, settings, insert_names, fill, args.seed)
-            out["insert_usec"]["skiplist"][fill] = cost
-        await redis.config_set("zset-max-listpack-entries", original)
-        for fill in args.insert_at:
-            cost = await _insert_cost(redis, settings, insert_names, fill, args.seed)
-            out["insert_usec"]["stack_config"][fill] = cost
+        out["insert_usec"] = {}
+        for name, limit in (("skiplist", "128"), ("stack_config", original)):
+            await redis.config_set("zset-max-listpack-entries", limit)
+            out["insert_usec"][name] = {
+                fill: await _insert_cost(redis, settings, names[:INSERT_KEYS], fill, args.seed)
+                for fill in args.insert_at
+            }
     finally:
         await redis.config_set("zset-max-listpack-entries", original)
         await redis.delete(*names)

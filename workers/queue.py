@@ -182,9 +182,8 @@ class Consumer:
         claim_idle_ms: int = 30_000,
         concurrency: int = 1,
     ) -> None:
-        if batch_size < 1 or block_ms < 0 or max_deliveries < 1 or claim_idle_ms < 0:
-            raise ValueError("invalid consumer limits")
-        if concurrency < 1:
+        limits = (batch_size, max_deliveries, concurrency)
+        if min(limits) < 1 or block_ms < 0 or claim_idle_ms < 0:
             raise ValueError("invalid consumer limits")
         self.redis = redis
         self.handlers = dict(handlers)
