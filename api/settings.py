@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     # Background workers (quanzi worker) and the Redis pool they share with the API
     redis_pool_timeout_seconds: float = Field(default=10.0, gt=0)
     worker_batch_size: int = Field(default=32, ge=1, le=1000)
-    worker_concurrency: int = Field(default=4, ge=1, le=64)
+    worker_concurrency: int = Field(default=8, ge=1, le=64)
     worker_block_ms: int = Field(default=2000, ge=1, le=60_000)
     worker_max_deliveries: int = Field(default=5, ge=1)
     worker_claim_idle_ms: int = Field(default=30_000, ge=1)

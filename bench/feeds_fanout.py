@@ -343,7 +343,10 @@ async def _main(args: argparse.Namespace) -> None:
             r["ratio_to_zadd"] = r["inserts_per_second"] / zadd
         out["runs"] = runs
         out["insert_only"] = await insert_only(redis, settings, audience, args.insert_rounds)
-        out["profile"] = await profile(graph, redis, settings, author, audience, args.profile_posts)
+        if args.profile_posts > 0:
+            out["profile"] = await profile(
+                graph, redis, settings, author, audience, args.profile_posts
+            )
 
     print(f"\n**Fan-out** (author with {args.friends} active friends, {args.posts} posts)\n")
     print("| | inserts/s | ratio to ZADD -P 64 |")
@@ -369,16 +372,17 @@ async def _main(args: argparse.Namespace) -> None:
         quarters = ", ".join(f"{q / zadd:.2f}" for q in r["by_quarter_inserts_per_second"])
         print(f"\n{r['workers']} worker(s), ratio to ZADD by quarter of the posts: {quarters}")
     print("\ngoal: >= 0.5\n")
-    p = out["profile"]
-    rate = p["inserts_per_second"]
-    print(
-        f"**Where one fan-out spends its time** (in-process, {p['posts']} posts, "
-        f"{rate:,.0f} inserts/s)\n"
-    )
-    print("| stage | ms per post | share |")
-    print("|---|---|---|")
-    for name, s in p["stages"].items():
-        print(f"| {name} | {s['ms_per_post']:.1f} | {100 * s['share']:.0f}% |")
+    if "profile" in out:
+        p = out["profile"]
+        rate = p["inserts_per_second"]
+        print(
+            f"**Where one fan-out spends its time** (in-process, {p['posts']} posts, "
+            f"{rate:,.0f} inserts/s)\n"
+        )
+        print("| stage | ms per post | share |")
+        print("|---|---|---|")
+        for name, s in p["stages"].items():
+            print(f"| {name} | {s['ms_per_post']:.1f} | {100 * s['share']:.0f}% |")
     print(f"\nwrote {write_result('feeds_fanout', out)}")
 
 
