@@ -481,6 +481,13 @@ def pymk() -> None:
 @click.option(
     "--friendships-only", is_flag=True, help="Only the features that use friendships alone."
 )
+@click.option(
+    "--learner",
+    type=click.Choice(["boosted_trees", "logistic"]),
+    default="boosted_trees",
+    show_default=True,
+    help="Gradient-boosted trees or a logistic regression (scikit-learn).",
+)
 @click.option("--seed", type=int, default=1)
 @click.option(
     "--out",
@@ -489,7 +496,7 @@ def pymk() -> None:
     show_default=True,
 )
 def pymk_train(
-    days: float, viewers: int, friendships_only: bool, seed: int, out: pathlib.Path
+    days: float, viewers: int, friendships_only: bool, learner: str, seed: int, out: pathlib.Path
 ) -> None:
     """Train the ranker on the graph's own history and write the model file.
 
@@ -509,6 +516,7 @@ def pymk_train(
                 max_viewers=viewers,
                 seed=seed,
                 features=FRIENDSHIP_FEATURES if friendships_only else FEATURES,
+                learner=learner,
             )
 
     try:

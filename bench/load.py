@@ -43,6 +43,7 @@ from bench.socialgen import (
     write_csv,
 )
 from graph.driver import Graph, connect
+from graph.migrations import apply_migrations
 from graph.validation import phone_hash
 
 BATCH = 10_000
@@ -135,6 +136,8 @@ async def load(
     t0 = time.perf_counter()
     print(f"loading {key} {'directly' if direct else 'via quanzi import'} ...", flush=True)
     await wipe(graph)
+    # a fresh stack has no constraints yet: every MATCH by id would scan all users
+    await apply_migrations(graph)
     if direct:
         await _load_direct(graph, ds, settings)
     else:

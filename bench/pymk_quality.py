@@ -269,7 +269,7 @@ def learned_rankers(models: dict[str, Any], as_of: datetime | None) -> dict[str,
     for name, model in models.items():
 
         async def rank(graph: Graph, user_id: str, k: int, _m: Any = model) -> list[str]:
-            pool = (await s.hand_ranked(graph, user_id, config, as_of=as_of))[: config.rerank_pool]
+            pool = await s.model_pool(graph, user_id, config, _m.features, as_of=as_of)
             got = await s.model_ranked(graph, user_id, pool, _m, config, as_of=as_of)
             return [x.user_id for x in got[:k]]
 
@@ -278,10 +278,17 @@ def learned_rankers(models: dict[str, Any], as_of: datetime | None) -> dict[str,
 
 
 async def trained_models(
-    graph: Graph, *, days: float, until: datetime | None, viewers: int, seed: int
+    graph: Graph,
+    *,
+    days: float,
+    until: datetime | None,
+    viewers: int,
+    seed: int,
+    learners: list[str],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The model on every feature and on friendships alone, trained on the ``days``
-    before ``until`` (or before the newest friendship)."""
+    """The models on every feature and on friendships alone, one of each per learner
+    (the first learner's are named plainly), trained on the ``days`` before ``until`` (or
+    before the newest friendship)."""
     from graph.pymk_features import FEATURES, FRIENDSHIP_FEATURES
     from graph.pymk_train import collect, fit_model
 
@@ -290,16 +297,17 @@ async def trained_models(
     collected = time.perf_counter() - t0
     print(f"  collected examples of {len(data.viewers)} viewers in {collected:.0f}s", flush=True)
     models, info = {}, {}
-    for name, feats in (("model", FEATURES), ("model_friendships_only", FRIENDSHIP_FEATURES)):
-        m = fit_model(data, feats, seed=seed)
-        models[name] = m
-        info[name] = {
-            "collect_seconds": collected,
-            "training": dict(m.training),
-            "validation": dict(m.metrics),
-            "coef": dict(zip(m.features, m.coef, strict=True)),
-        }
-        print(f"  trained {name}: {m.metrics}", flush=True)
+    for i, learner in enumerate(learners):
+        suffix = "" if i == 0 else f" ({learner})"
+        for name, feats in (("model", FEATURES), ("model_friendships_only", FRIENDSHIP_FEATURES)):
+            m = fit_model(data, feats, learner=learner, seed=seed)
+            models[name + suffix] = m
+            info[name + suffix] = {
+                "collect_seconds": collected,
+                "training": dict(m.training),
+                "validation": dict(m.metrics),
+            }
+            print(f"  trained {name}{suffix}: {m.metrics}", flush=True)
     return models, info
 
 
@@ -343,7 +351,12 @@ async def _main(args: argparse.Namespace) -> None:
                 if mode == "random":
                     # the model learns from the loaded graph's own recent history
                     models, info = await trained_models(
-                        graph, days=args.days, until=None, viewers=args.train_viewers, seed=seed
+                        graph,
+                        days=args.days,
+                        until=None,
+                        viewers=args.train_viewers,
+                        seed=seed,
+                        learners=args.learners,
                     )
                     rankers = {**product_rankers(args.variants), **learned_rankers(models, None)}
                     result = await run_seed(graph, ds, rankers, sample=args.sample, k=args.k)
@@ -358,6 +371,7 @@ async def _main(args: argparse.Namespace) -> None:
                         until=cutoff,
                         viewers=args.train_viewers,
                         seed=seed,
+                        learners=args.learners,
                     )
                     result = await run_seed(
                         graph,
@@ -419,6 +433,13 @@ def main() -> None:
     )
     parser.add_argument("--days", type=float, default=30.0, help="recent window (labels)")
     parser.add_argument("--train-viewers", type=int, default=1500)
+    parser.add_argument(
+        "--learners",
+        nargs="+",
+        default=["boosted_trees", "logistic"],
+        choices=["boosted_trees", "logistic"],
+        help="a model pair (all features, friendships only) per learner",
+    )
     parser.add_argument("--direct-load", action="store_true", help="load without quanzi import")
     args = parser.parse_args()
     if args.all_variants:

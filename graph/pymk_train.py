@@ -4,28 +4,33 @@ Labels come from time. With ``as_of`` = the newest friendship's ``since`` minus 
 the friendships formed since ``as_of`` are the positives; everything the model sees is
 computed on the graph as it was before them (``graph/pymk_features.py``'s as-of query:
 only friendships and payments older than ``as_of`` count). For a sample of viewers who
-made a new friend since, the candidate query as of ``as_of`` proposes candidates, the
-hand weights' best ``rerank_pool`` of them are the examples, and a candidate is positive
-when the viewer befriended them since. A scikit-learn logistic regression over
-standardised features is fitted on most viewers; the rest (held out by viewer) give the
-metrics written into the model file: ROC AUC, and P@10, R@10 and MRR of the model beside
-the hand weights on the same pools (recall counts every new friend, also those the
-candidate query missed).
+made a new friend since, the candidate query as of ``as_of`` proposes candidates; the
+examples are the pool the served model will re-rank (``graph/suggestions.py``
+``model_pool``: the best friends of friends by resource allocation, and for a model with
+side signals the hand weights' best too), and a candidate is positive when the viewer
+befriended them since. A model trained on the hand weights' pool alone would learn from
+positives it cannot see on friendships alone (found by a contact or a payment). The
+learner is scikit-learn's gradient boosting (``boosted_trees``; trees exported into the
+model file) or a logistic regression over standardised features (``logistic``). It is
+fitted on most viewers; the rest (held out by viewer) give the metrics written into the
+model file: ROC AUC, and P@10, R@10 and MRR of the model beside the pool's own order
+(resource allocation, or the hand weights) on the same pools (recall counts every new
+friend, also those the candidate query missed).
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from graph.driver import Graph
 from graph.pymk_features import FEATURES, pair_features
-from graph.pymk_model import RankerModel
-from graph.suggestions import SuggestionConfig, hand_ranked
+from graph.pymk_model import LEAF, RankerModel, Tree
+from graph.suggestions import SuggestionConfig, friendships_only, pools
 
 NEWEST_FRIENDSHIP = "MATCH ()-[f:FRIEND]->() RETURN max(f.since) AS newest"
 NEW_FRIENDS = """
@@ -34,15 +39,22 @@ WHERE f.since >= $asOf AND ($until IS NULL OR f.since < $until)
 RETURN a.id AS id, collect(b.id) AS friends
 """
 K = 10
+LEARNERS = ("boosted_trees", "logistic")
+# Gradient boosting: enough small trees to combine a handful of features, scored in ~1 ms.
+TREES, TREE_DEPTH, LEARNING_RATE = 150, 3, 0.1
 
 
 @dataclass(frozen=True)
 class ViewerExamples:
     viewer: str
-    candidates: list[str]  # the pool, in the hand weights' order
+    # the pool: the friends-of-friends pool (``fof`` of them, by resource allocation),
+    # then the hand weights' pool members not among them
+    candidates: list[str]
     rows: list[list[float]]  # one feature vector per candidate
     labels: list[int]
     new_friends: int  # all positives of the viewer, found or not
+    fof: int
+    baseline: list[int]  # the pool's own order (indices): the hand weights'
 
 
 async def newest_friendship(graph: Graph) -> datetime | None:
@@ -65,9 +77,10 @@ async def viewer_examples(
     as_of: datetime,
     config: SuggestionConfig,
 ) -> ViewerExamples:
-    """The viewer's pool as of ``as_of``, with features then and labels since."""
-    pool = (await hand_ranked(graph, viewer, config, as_of=as_of))[: config.rerank_pool]
-    ids = [s.user_id for s in pool]
+    """The viewer's pools as of ``as_of``, with features then and labels since."""
+    fof, hand = await pools(graph, viewer, config, as_of=as_of)
+    fof_ids = [s.user_id for s in fof]
+    ids = fof_ids + [s.user_id for s in hand if s.user_id not in set(fof_ids)]
     values = await pair_features(
         graph,
         viewer,
@@ -79,12 +92,16 @@ async def viewer_examples(
         as_of=as_of,
     )
     ids = [c for c in ids if c in values]
+    place = {c: i for i, c in enumerate(ids)}
+    by_hand = [place[s.user_id] for s in hand if s.user_id in place]
     return ViewerExamples(
         viewer,
         ids,
         [[values[c][f] for f in FEATURES] for c in ids],
         [1 if c in positives else 0 for c in ids],
         len(positives),
+        fof=sum(1 for c in fof_ids if c in place),
+        baseline=by_hand + [i for i in range(len(ids)) if i not in set(by_hand)],
     )
 
 
@@ -103,46 +120,106 @@ def ranking_metrics(orders: Sequence[tuple[list[int], int]], k: int = K) -> dict
     return {"p_at_10": p / n, "r_at_10": r / n, "mrr": mrr / n, "viewers": n}
 
 
-def fit(
-    examples: Sequence[ViewerExamples], features: Sequence[str], *, seed: int
-) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...], float]:
-    """Standardisation and a logistic regression: (mean, scale, coef, intercept)."""
+def _arrays(examples: Sequence[ViewerExamples]) -> tuple[Any, Any]:
     import numpy as np
-    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
     x = np.asarray([row for e in examples for row in e.rows], dtype=float)
     y = np.asarray([label for e in examples for label in e.labels], dtype=int)
     if len(x) == 0 or y.min() == y.max():
         raise ValueError("training needs both positive and negative examples")
+    return x, y
+
+
+def fit_logistic(
+    examples: Sequence[ViewerExamples], features: Sequence[str], trained_at: str, *, seed: int
+) -> RankerModel:
+    """Standardisation and a logistic regression."""
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+
+    x, y = _arrays(examples)
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-9] = 1.0  # a constant feature (up to rounding) carries nothing
     model = LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
     model.fit((x - mean) / scale, y)
-    return (
+    return RankerModel(
+        tuple(features),
         tuple(float(v) for v in mean),
         tuple(float(v) for v in scale),
         tuple(float(v) for v in model.coef_[0]),
         float(model.intercept_[0]),
+        trained_at,
     )
 
 
-def evaluate(model: RankerModel, examples: Sequence[ViewerExamples]) -> dict[str, Any]:
-    """The model's and the hand weights' ranking of the same pools, and ROC AUC."""
+def fit_boosted(
+    examples: Sequence[ViewerExamples], features: Sequence[str], trained_at: str, *, seed: int
+) -> RankerModel:
+    """Gradient-boosted trees from a zero start (``init='zero'``), so the model file's
+    raw score is exactly the learning rate times the sum of the leaves reached."""
+    from sklearn.ensemble import GradientBoostingClassifier  # type: ignore[import-untyped]
+
+    x, y = _arrays(examples)
+    model = GradientBoostingClassifier(
+        n_estimators=TREES,
+        max_depth=TREE_DEPTH,
+        learning_rate=LEARNING_RATE,
+        subsample=0.8,
+        init="zero",
+        random_state=seed,
+    )
+    model.fit(x, y)
+    return boosted_model(model, features, trained_at)
+
+
+def boosted_model(fitted: Any, features: Sequence[str], trained_at: str) -> RankerModel:
+    """A fitted ``GradientBoostingClassifier(init='zero')`` as a model file's trees."""
+    import numpy as np
+
+    trees = []
+    for estimator in fitted.estimators_[:, 0]:
+        t = estimator.tree_  # sklearn marks a leaf with -1 children, as the model file does
+        trees.append(
+            Tree(
+                feature=tuple(np.where(t.children_left == LEAF, 0, t.feature).tolist()),
+                threshold=tuple(t.threshold.tolist()),
+                left=tuple(t.children_left.tolist()),
+                right=tuple(t.children_right.tolist()),
+                value=tuple(t.value[:, 0, 0].tolist()),
+            )
+        )
+    return RankerModel(
+        tuple(features),
+        (),
+        (),
+        (),
+        0.0,
+        trained_at,
+        kind="boosted_trees",
+        trees=tuple(trees),
+        learning_rate=float(fitted.learning_rate),
+    )
+
+
+def evaluate(
+    model: RankerModel, examples: Sequence[ViewerExamples], baseline: str
+) -> dict[str, Any]:
+    """The model's and the pool's own ranking (named ``baseline``) of the same pools, and
+    ROC AUC."""
     from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped]
 
-    ranked_model, ranked_hand, scores, labels = [], [], [], []
+    ranked_model, ranked_base, scores, labels = [], [], [], []
     for e in examples:
-        s = [model.score(dict(zip(model.features, row, strict=True))) for row in e.rows]
+        s = model.score_many([dict(zip(model.features, row, strict=True)) for row in e.rows])
         order = sorted(range(len(s)), key=lambda i: (-s[i], e.candidates[i]))
         ranked_model.append(([e.labels[i] for i in order], e.new_friends))
-        ranked_hand.append((list(e.labels), e.new_friends))
+        ranked_base.append(([e.labels[i] for i in e.baseline], e.new_friends))
         scores += s
         labels += e.labels
     auc = float(roc_auc_score(labels, scores)) if 0 < sum(labels) < len(labels) else None
     return {
         "model": ranking_metrics(ranked_model),
-        "hand_weights": ranking_metrics(ranked_hand),
+        baseline: ranking_metrics(ranked_base),
         "roc_auc": auc,
         "examples": len(labels),
         "positives": sum(labels),
@@ -187,9 +264,19 @@ async def collect(
 
 
 def _subset(e: ViewerExamples, features: Sequence[str]) -> ViewerExamples:
+    """``e`` for a model over ``features``: its columns, and on friendships alone only the
+    friends-of-friends pool, in its own (resource allocation) order."""
     cols = [FEATURES.index(f) for f in features]
+    n = e.fof if friendships_only(features) else len(e.candidates)
+    baseline = list(range(n)) if friendships_only(features) else e.baseline
     return ViewerExamples(
-        e.viewer, e.candidates, [[row[i] for i in cols] for row in e.rows], e.labels, e.new_friends
+        e.viewer,
+        e.candidates[:n],
+        [[row[i] for i in cols] for row in e.rows[:n]],
+        e.labels[:n],
+        e.new_friends,
+        fof=e.fof,
+        baseline=baseline,
     )
 
 
@@ -197,6 +284,7 @@ def fit_model(
     data: Examples,
     features: Sequence[str] = FEATURES,
     *,
+    learner: str = "boosted_trees",
     validation_share: float = 0.2,
     seed: int = 1,
     config: SuggestionConfig | None = None,
@@ -207,12 +295,15 @@ def fit_model(
     unknown = [f for f in features if f not in FEATURES]
     if unknown:
         raise ValueError(f"unknown features: {', '.join(unknown)}")
+    if learner not in LEARNERS:
+        raise ValueError(f"unknown learner {learner!r} (known: {', '.join(LEARNERS)})")
     examples = [_subset(e, features) for e in data.viewers]
     n_val = max(1, int(len(examples) * validation_share))
     held, learn = examples[:n_val], examples[n_val:]
-    mean, scale, coef, intercept = fit(learn, features, seed=seed)
     trained_at = (now or datetime.now(UTC)).isoformat(timespec="seconds")
-    model = RankerModel(tuple(features), mean, scale, coef, intercept, trained_at)
+    fit = fit_boosted if learner == "boosted_trees" else fit_logistic
+    model = fit(learn, features, trained_at, seed=seed)
+    baseline = "resource_allocation" if friendships_only(features) else "hand_weights"
     training = {
         "as_of": data.as_of.isoformat(),
         "until": data.until.isoformat() if data.until else None,
@@ -222,19 +313,18 @@ def fit_model(
         "examples": sum(len(e.labels) for e in learn),
         "positives": sum(sum(e.labels) for e in learn),
         "rerank_pool": config.rerank_pool,
-        "learner": "sklearn.linear_model.LogisticRegression(C=1.0) on standardised features",
+        "pool": "friends of friends"
+        if friendships_only(features)
+        else "friends of friends and the hand weights' best",
+        "learner": (
+            f"sklearn.ensemble.GradientBoostingClassifier({TREES} trees, depth {TREE_DEPTH}, "
+            f"learning rate {LEARNING_RATE}, init='zero')"
+            if learner == "boosted_trees"
+            else "sklearn.linear_model.LogisticRegression(C=1.0) on standardised features"
+        ),
         "seed": seed,
     }
-    return RankerModel(
-        model.features,
-        mean,
-        scale,
-        coef,
-        intercept,
-        trained_at,
-        metrics=evaluate(model, held),
-        training=training,
-    )
+    return replace(model, metrics=evaluate(model, held, baseline), training=training)
 
 
 async def train(
@@ -245,6 +335,7 @@ async def train(
     validation_share: float = 0.2,
     seed: int = 1,
     features: Sequence[str] = FEATURES,
+    learner: str = "boosted_trees",
     config: SuggestionConfig | None = None,
     now: datetime | None = None,
     until: datetime | None = None,
@@ -255,7 +346,13 @@ async def train(
         graph, days=days, max_viewers=max_viewers, seed=seed, config=config, until=until
     )
     return fit_model(
-        data, features, validation_share=validation_share, seed=seed, config=config, now=now
+        data,
+        features,
+        learner=learner,
+        validation_share=validation_share,
+        seed=seed,
+        config=config,
+        now=now,
     )
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, LiteralString
 
 from graph.driver import Graph
-from graph.pymk_features import as_of_query, pair_features
+from graph.pymk_features import FRIENDSHIP_FEATURES, as_of_query, pair_features
 from graph.users import USER_FIELDS, UserRecord
 
 if TYPE_CHECKING:
@@ -51,7 +51,10 @@ class SuggestionConfig:
     sensitive_categories: tuple[str, ...] = ("medical", "adult", "pharmacy", "health")
     max_circles: int = 50  # the viewer's smallest circles considered
     circle_size_cap: int = 5000  # circles larger than this carry no signal
-    # With a model: the best this many by the hand weights are re-ranked by it.
+    # With a model: the best this many by the hand weights, and the best this many
+    # friends of friends by resource allocation, are re-ranked by it (a model on
+    # friendships alone re-ranks only the latter: the hand weights' pool would hand it
+    # candidates it cannot tell apart, known only from contacts or payments).
     rerank_pool: int = 150
     weights: dict[str, float] = field(
         default_factory=lambda: {
@@ -188,7 +191,7 @@ CANDIDATES_AS_OF = as_of_query(CANDIDATES)
 
 
 def _score(
-    signals: Iterable[dict[str, Any]], weights: dict[str, float]
+    signals: Iterable[dict[str, Any]], weights: dict[str, float], order: Sequence[str]
 ) -> tuple[float, list[Reason]]:
     total = 0.0
     reasons = []
@@ -200,7 +203,6 @@ def _score(
             int(s["n"]) if s["kind"] in (MUTUAL_FRIENDS, SHARED_MERCHANT, SHARED_CIRCLE) else None
         )
         reasons.append(Reason(s["kind"], count))
-    order = list(weights)
     reasons.sort(key=lambda r: order.index(r.kind) if r.kind in order else len(order))
     return total, reasons
 
@@ -218,21 +220,78 @@ def _params(config: SuggestionConfig) -> dict[str, Any]:
     }
 
 
-async def hand_ranked(
-    graph: Graph, user_id: str, config: SuggestionConfig, *, as_of: datetime | None = None
-) -> list[Scored]:
-    """Every candidate with a positive hand-weighted score, best first."""
+Candidates = list[tuple[str, list[dict[str, Any]]]]
+
+
+async def _candidates(
+    graph: Graph, user_id: str, config: SuggestionConfig, as_of: datetime | None
+) -> Candidates:
+    """Every candidate's signals (one read), as of ``as_of`` when given."""
     if as_of is None:
         result = await graph.read(CANDIDATES, id=user_id, **_params(config))
     else:
         result = await graph.read(CANDIDATES_AS_OF, id=user_id, asOf=as_of, **_params(config))
+    return [(r["id"], r["signals"]) for r in result.records]
+
+
+def _ranked(rows: Candidates, weights: dict[str, float], order: Sequence[str]) -> list[Scored]:
     scored = []
-    for record in result.records:
-        score, reasons = _score(record["signals"], config.weights)
+    for user_id, signals in rows:
+        score, reasons = _score(signals, weights, order)
         if score > 0 and reasons:
-            scored.append(Scored(record["id"], round(score, 6), tuple(reasons)))
+            scored.append(Scored(user_id, round(score, 6), tuple(reasons)))
     scored.sort(key=lambda s: (-s.score, s.user_id))
     return scored
+
+
+async def hand_ranked(
+    graph: Graph, user_id: str, config: SuggestionConfig, *, as_of: datetime | None = None
+) -> list[Scored]:
+    """Every candidate with a positive hand-weighted score, best first."""
+    rows = await _candidates(graph, user_id, config, as_of)
+    return _ranked(rows, config.weights, list(config.weights))
+
+
+async def pools(
+    graph: Graph,
+    user_id: str,
+    config: SuggestionConfig,
+    *,
+    size: int | None = None,
+    as_of: datetime | None = None,
+) -> tuple[list[Scored], list[Scored]]:
+    """From one read: the best ``size`` friends of friends by resource allocation, and
+    the hand weights' best ``size``, each best first."""
+    size = size or config.rerank_pool
+    rows = await _candidates(graph, user_id, config, as_of)
+    order = list(config.weights)
+    return (
+        _ranked(rows, {MUTUAL_FRIENDS: 1.0}, order)[:size],
+        _ranked(rows, config.weights, order)[:size],
+    )
+
+
+def friendships_only(features: Sequence[str]) -> bool:
+    return set(features) <= set(FRIENDSHIP_FEATURES)
+
+
+async def model_pool(
+    graph: Graph,
+    user_id: str,
+    config: SuggestionConfig,
+    features: Sequence[str],
+    *,
+    size: int | None = None,
+    as_of: datetime | None = None,
+) -> list[Scored]:
+    """The candidates a model over ``features`` re-ranks (see ``rerank_pool``): the
+    friends-of-friends pool, then, unless the model uses friendships alone, the hand
+    weights' pool without those already in."""
+    fof, hand = await pools(graph, user_id, config, size=size, as_of=as_of)
+    if friendships_only(features):
+        return fof
+    seen = {s.user_id for s in fof}
+    return fof + [s for s in hand if s.user_id not in seen]
 
 
 async def model_ranked(
@@ -256,11 +315,9 @@ async def model_ranked(
         now=now or as_of or datetime.now(UTC),
         as_of=as_of,
     )
-    out = [
-        Scored(s.user_id, round(model.score(features[s.user_id]), 6), s.reasons)
-        for s in pool
-        if s.user_id in features
-    ]
+    kept = [s for s in pool if s.user_id in features]
+    scores = model.score_many([features[s.user_id] for s in kept])
+    out = [Scored(s.user_id, round(v, 6), s.reasons) for s, v in zip(kept, scores, strict=True)]
     out.sort(key=lambda s: (-s.score, s.user_id))
     return out
 
@@ -274,12 +331,13 @@ async def compute_suggestions(
     model: RankerModel | None = None,
 ) -> list[Scored]:
     """The viewer's best ``limit`` suggestions, computed live from the graph: by the
-    model when one is given (over the hand weights' best ``rerank_pool``), else by the
-    hand weights."""
+    model when one is given (over its ``model_pool``), else by the hand weights."""
     config = config or SuggestionConfig()
-    scored = await hand_ranked(graph, user_id, config)
-    if model is not None:
-        pool = scored[: max(limit, config.rerank_pool)]
+    if model is None:
+        scored = await hand_ranked(graph, user_id, config)
+    else:
+        size = max(limit, config.rerank_pool)
+        pool = await model_pool(graph, user_id, config, model.features, size=size)
         scored = await model_ranked(graph, user_id, pool, model, config)
     top = scored[:limit]
     return await _with_exact_mutual_counts(graph, user_id, top)

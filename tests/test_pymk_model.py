@@ -13,10 +13,10 @@ from redis.asyncio import Redis
 
 from api.settings import Settings
 from graph.driver import Graph
-from graph.pymk_features import FEATURES, pair_features
+from graph.pymk_features import FEATURES, FRIENDSHIP_FEATURES, pair_features
 from graph.pymk_model import FORMAT_VERSION, ModelRefused, load_model, parse_model
-from graph.pymk_train import train, write_model
-from graph.suggestions import SuggestionConfig, compute_suggestions
+from graph.pymk_train import LEARNERS, TREES, boosted_model, train, write_model
+from graph.suggestions import SuggestionConfig, compute_suggestions, model_pool
 from workers import suggestions
 from workers.services import Services
 
@@ -120,21 +120,26 @@ async def world(graph: Graph, viewers: int) -> None:
             await friends(graph, [(v, p)], RECENT)
 
 
+@pytest.mark.parametrize("learner", LEARNERS)
 async def test_trained_model_changes_the_order_deterministically(
-    graph: Graph, redis: Redis, settings: Settings, tmp_path: Path
+    graph: Graph, redis: Redis, settings: Settings, tmp_path: Path, learner: str
 ) -> None:
     await world(graph, 9)
     config = SuggestionConfig()
     hand = await compute_suggestions(graph, "v8", limit=10, config=config)
     assert [s.user_id for s in hand][:2] == ["m8", "p8"]
 
-    model = await train(graph, days=30, max_viewers=100, seed=1, now=NOW)
-    again = await train(graph, days=30, max_viewers=100, seed=1, now=NOW)
+    model = await train(graph, days=30, max_viewers=100, seed=1, now=NOW, learner=learner)
+    again = await train(graph, days=30, max_viewers=100, seed=1, now=NOW, learner=learner)
+    assert model.kind == learner
     assert model.to_json() == again.to_json()  # deterministic
     assert model.training["positives"] > 0
     assert model.metrics["model"]["p_at_10"] >= model.metrics["hand_weights"]["p_at_10"]
-    coef = dict(zip(model.features, model.coef, strict=True))
-    assert coef["contact_out"] > 0
+    if learner == "logistic":
+        coef = dict(zip(model.features, model.coef, strict=True))
+        assert coef["contact_out"] > 0
+    else:
+        assert len(model.trees) == TREES
 
     path = tmp_path / "pymk.json"
     write_model(model, path)
@@ -170,10 +175,67 @@ def _valid() -> dict[str, object]:
     }
 
 
+def _trees() -> dict[str, object]:
+    # one stump on the second feature: at most 0.5 scores -1, above it +1
+    stump = {
+        "feature": [1, 0, 0],
+        "threshold": [0.5, 0.0, 0.0],
+        "left": [1, -1, -1],
+        "right": [2, -1, -1],
+        "value": [0.0, -1.0, 1.0],
+    }
+    return {
+        "format": FORMAT_VERSION,
+        "kind": "boosted_trees",
+        "trained_at": "2026-06-01T00:00:00+00:00",
+        "features": list(FEATURES),
+        "intercept": 0.0,
+        "learning_rate": 0.5,
+        "trees": [stump, stump],
+    }
+
+
 def test_a_valid_file_parses() -> None:
     model = parse_model(json.dumps(_valid()))
     assert model.features == FEATURES
     assert 0.0 < model.score(dict.fromkeys(FEATURES, 1.0)) < 1.0
+    # format 1 (before the trees) still loads
+    assert parse_model(json.dumps({**_valid(), "format": 1})) == model
+    trees = parse_model(json.dumps(_trees()))
+    low, high = dict.fromkeys(FEATURES, 0.0), dict.fromkeys(FEATURES, 0.0)
+    high[FEATURES[1]] = 0.75
+    assert trees.score_many([low, high]) == pytest.approx(
+        [1 / (1 + math.exp(1.0)), 1 / (1 + math.exp(-1.0))]
+    )
+    assert parse_model(trees.to_json()) == trees
+
+
+def test_boosted_trees_score_as_scikit_learn_does() -> None:
+    import numpy as np
+    from sklearn.ensemble import GradientBoostingClassifier  # type: ignore[import-untyped]
+
+    rnd = np.random.default_rng(7)
+    x = rnd.normal(size=(400, len(FEATURES)))
+    y = (x[:, 0] + 0.5 * x[:, 3] * x[:, 5] + rnd.normal(scale=0.5, size=400) > 0).astype(int)
+    fitted = GradientBoostingClassifier(
+        n_estimators=40, max_depth=3, init="zero", random_state=1
+    ).fit(x, y)
+    model = parse_model(boosted_model(fitted, FEATURES, "now").to_json())
+    rows = [dict(zip(FEATURES, row, strict=True)) for row in x.tolist()]
+    assert model.score_many(rows) == pytest.approx(
+        fitted.predict_proba(x)[:, 1].tolist(), abs=1e-12
+    )
+
+
+async def test_a_friendships_only_model_re_ranks_friends_of_friends(graph: Graph) -> None:
+    await world(graph, 1)
+    await users(graph, ["q"])
+    await has_contact(graph, "v0", "q")  # q: in v0's contacts, no mutual friend
+    config = SuggestionConfig()
+    only = await model_pool(graph, "v0", config, FRIENDSHIP_FEATURES)
+    every = await model_pool(graph, "v0", config, FEATURES)
+    assert [s.user_id for s in only] == ["m0", "p0"]  # by resource allocation
+    assert [s.user_id for s in every] == ["m0", "p0", "q"]
 
 
 @pytest.mark.parametrize(
@@ -194,6 +256,32 @@ def test_unusable_files_are_refused_with_a_clear_message(
 ) -> None:
     with pytest.raises(ModelRefused, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_model(json.dumps({**_valid(), **change}))
+
+
+def _stump(**change: object) -> dict[str, object]:
+    data = _trees()
+    data["trees"] = [{**data["trees"][0], **change}]  # type: ignore[index]
+    return data
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({**_trees(), "format": 1}, "unknown model kind 'boosted_trees' in format 1"),
+        ({**_trees(), "trees": []}, "'trees' must be a non-empty list"),
+        ({**_trees(), "learning_rate": "fast"}, "'learning_rate' must be a finite number"),
+        (_stump(left=[0, -1, -1]), "tree 0: node 0 points outside the tree or backwards"),
+        (_stump(right=[7, -1, -1]), "tree 0: node 0 points outside the tree or backwards"),
+        (_stump(right=[-1, -1, -1]), "tree 0: node 0 has one child"),
+        (_stump(feature=[99, 0, 0]), "tree 0: node 0 splits on feature 99"),
+        (_stump(value=[0.0, 1.0]), "tree 0: 'value' must be a list of 3 numbers"),
+    ],
+)
+def test_unusable_trees_are_refused_with_a_clear_message(
+    data: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ModelRefused, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_model(json.dumps(data))
 
 
 @pytest.mark.parametrize("change", [{"format": FORMAT_VERSION + 1}, {"features": ["nope"]}])
