@@ -233,6 +233,89 @@ def import_(directory: pathlib.Path, batch_size: int | None, progress: bool) -> 
     )
 
 
+@main.command("bulk-import")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path))
+@click.option(
+    "--work",
+    type=click.Path(file_okay=False, path_type=pathlib.Path),
+    default=None,
+    help="Where the neo4j-admin files go (default DIRECTORY/neo4j-admin).",
+)
+@click.option("--replace", is_flag=True, help="Delete the stack's existing neo4j database first.")
+@click.option("--max-off-heap", default="2g", show_default=True, help="neo4j-admin's memory.")
+@click.option(
+    "--start/--no-start",
+    default=True,
+    help="Start Neo4j and apply migrations afterwards (default: yes).",
+)
+def bulk_import(
+    directory: pathlib.Path,
+    work: pathlib.Path | None,
+    replace: bool,
+    max_off_heap: str,
+    start: bool,
+) -> None:
+    """Offline import of DIRECTORY (as `quanzi import` reads it, plus contacts.csv) with
+    neo4j-admin, into the stopped stack's Neo4j; the fast path for a fresh big graph.
+
+    graph/bulk.py writes the files (same graph as the online import), stack/manager.py
+    runs neo4j-admin, then migrations add the constraints and indexes.
+    """
+    import time
+
+    from graph.bulk import write_admin_files
+    from graph.driver import connect
+    from graph.imports import ImportFailed
+    from graph.migrations import apply_migrations
+    from stack import manager
+
+    settings = get_settings()
+    if any(s.name == "neo4j" and s.pid is not None for s in manager.status(settings)):
+        raise click.ClickException("neo4j is running; stop it first: quanzi stack down")
+    try:
+        files = write_admin_files(
+            directory,
+            work or directory / "neo4j-admin",
+            pepper=settings.pepper,
+            default_trust_score=settings.default_trust_score,
+        )
+    except ImportFailed as exc:
+        raise click.ClickException(f"bulk import failed: {exc}") from exc
+    total = sum(files.counts.values())
+    click.echo(f"files written in {files.seconds:.1f}s: {files.counts}")
+    try:
+        seconds = manager.bulk_import(
+            settings,
+            files.nodes,
+            files.relationships,
+            replace=replace,
+            max_off_heap=max_off_heap,
+            echo=click.echo,
+        )
+    except manager.StackError as exc:
+        raise click.ClickException(str(exc)) from exc
+    rels = sum(files.counts.get(kind, 0) for kind, _ in files.relationships)
+    click.echo(
+        f"neo4j-admin: {total - rels} nodes, {rels} relationships in {seconds:.1f}s "
+        f"({rels / seconds if seconds > 0 else rels:,.0f} relationships/s)"
+    )
+    if not start:
+        click.echo("now: quanzi stack up && quanzi migrate")
+        return
+    try:
+        manager.up(settings, ["neo4j"], echo=click.echo)
+    except manager.StackError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    async def _migrate() -> list[str]:
+        async with connect(settings) as graph:
+            return await apply_migrations(graph)
+
+    t0 = time.perf_counter()
+    applied = asyncio.run(_migrate())
+    click.echo(f"migrations applied: {len(applied)} statements in {time.perf_counter() - t0:.1f}s")
+
+
 @main.group()
 def feeds() -> None:
     """Home feeds: dead-lettered jobs and timeline rebuilds."""

@@ -95,10 +95,13 @@ class FileReport:
 # --- reading ----------------------------------------------------------------------------
 
 
-def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """``(line number, cells)`` of every data row, after checking the header."""
+def read_rows(
+    path: Path, expected: tuple[str, ...] | None = None
+) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, cells)`` of every data row, after checking the header (by default
+    the one ``HEADERS`` gives the file's name); ``graph/bulk.py`` reads the same files."""
     name = path.name
-    expected = HEADERS[name]
+    expected = expected or HEADERS[name]
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
         try:
@@ -218,7 +221,7 @@ async def _plan_users(
     params: list[dict[str, Any]] = []
     seen_pids: dict[str, int] = {}
     seen_handles: dict[str, int] = {}
-    for line, (pid, handle, display_name, phone, trust) in _rows(path):
+    for line, (pid, handle, display_name, phone, trust) in read_rows(path):
         row = UpsertUser(
             platform_id=pid.strip(),
             handle=handle.strip(),
@@ -265,7 +268,7 @@ async def _plan_merchants(graph: Graph, path: Path, batch_size: int) -> _Plan:
     name = path.name
     rows: list[UpsertMerchant] = []
     seen: dict[str, int] = {}
-    for line, (pid, mname, category, lat, lon) in _rows(path):
+    for line, (pid, mname, category, lat, lon) in read_rows(path):
         row = UpsertMerchant(
             platform_id=pid.strip(),
             name=mname,
@@ -303,7 +306,7 @@ async def _count(graph: Graph, query: LiteralString) -> int:
 async def _plan_friendships(graph: Graph, path: Path, batch_size: int) -> _Plan:
     name = path.name
     raw: list[tuple[int, str, str]] = []
-    for line, (a, b) in _rows(path):
+    for line, (a, b) in read_rows(path):
         a, b = a.strip(), b.strip()
         problems = interactions.friendship_problems(a, b)
         if problems:
@@ -334,7 +337,7 @@ async def _plan_payments(graph: Graph, path: Path, batch_size: int) -> _Plan:
     name = path.name
     rows: list[interactions.Payment] = []
     refs: list[tuple[int, str, str]] = []
-    for line, (src, dst, at) in _rows(path):
+    for line, (src, dst, at) in read_rows(path):
         row = interactions.Payment(src.strip(), dst.strip(), _datetime(name, line, at))
         problems = interactions.payment_problems(row)
         if problems:
@@ -356,7 +359,7 @@ async def _plan_visits(graph: Graph, path: Path, batch_size: int) -> _Plan:
     rows: list[interactions.Visit] = []
     users: list[tuple[int, str, str]] = []
     merchants: list[tuple[int, str, str]] = []
-    for line, (user, merchant, at) in _rows(path):
+    for line, (user, merchant, at) in read_rows(path):
         row = interactions.Visit(user.strip(), merchant.strip(), _datetime(name, line, at))
         problems = interactions.visit_problems(row)
         if problems:

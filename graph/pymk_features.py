@@ -8,7 +8,8 @@ candidate query's best), every feature the model may use:
   mutual friend), resource allocation (1/deg), and |N(me) and N(c)| / |N(me) or N(c)|;
 - ``lp3``: log1p of the paths of length three me-a-b-c (the local path index's
   third-order term), through the viewer's ``maxIntermediaries`` least connected friends
-  a of degree at most ``hubCap`` (as the candidate query: bounded work for hubs);
+  a of degree at most ``hubCap`` among the ``maxScanned`` newest (as the candidate
+  query: bounded work for hubs, and for a viewer who is a hub);
 - ``walk``: the probability that a random walk from the viewer, continuing with
   probability ``WALK_CONTINUE`` at each step, stands on the candidate after two or three
   steps — a personalised PageRank truncated at three steps, computed exactly over the
@@ -37,6 +38,8 @@ from typing import Any, LiteralString
 from graph.driver import Graph
 
 WALK_CONTINUE = 0.85
+# The viewer's friends the friends-of-friends reads look at (see SCANNED_FRIENDS).
+MAX_SCANNED_FRIENDS = 2000
 
 # The features that use nothing but friendships.
 FRIENDSHIP_FEATURES: tuple[str, ...] = (
@@ -66,18 +69,31 @@ MATCH (me:User {id: $id})-[:FRIEND]-(a:User)
 RETURN a.id AS id, COUNT { (a)-[:FRIEND]-() } AS degree
 """
 
+# The viewer's friends the friends-of-friends reads look at (here and in
+# graph/suggestions.py): all of them up to $maxScanned, and for a hub the newest
+# $maxScanned by FRIEND.since (then by id). Picking the least connected intermediaries
+# needs each one's degree; a hub's 60,000 friends cost 60,000 degree counts (seconds)
+# where a top-k of their FRIEND.since costs one pass. Binds `me` and `f`.
+SCANNED_FRIENDS: LiteralString = """
+MATCH (me)-[rf:FRIEND]-(f:User)
+WITH me, f ORDER BY rf.since DESC, f.id ASC LIMIT $maxScanned
+"""
+
 # Two steps out through the viewer's least connected friends (as the candidate query):
-# per node b, the paths me-a-b and the walk weight sum(1/deg(a)), with deg(b).
-_TWO_STEPS: LiteralString = """
-MATCH (me:User {id: $id})-[:FRIEND]-(a:User)
-WITH me, a, COUNT { (a)-[:FRIEND]-() } AS da
+# per node b, the paths me-f-b and the walk weight sum(1/deg(f)), with deg(b).
+_TWO_STEPS: LiteralString = (
+    "MATCH (me:User {id: $id})\n"
+    + SCANNED_FRIENDS
+    + """
+WITH me, f, COUNT { (f)-[:FRIEND]-() } AS da
 WHERE da <= $hubCap
-WITH me, a, da ORDER BY da ASC LIMIT $maxIntermediaries
-MATCH (a)-[:FRIEND]-(b:User)
+WITH me, f, da ORDER BY da ASC LIMIT $maxIntermediaries
+MATCH (f)-[:FRIEND]-(b:User)
 WHERE b <> me
 WITH b, count(*) AS paths, sum(1.0 / da) AS walk
 RETURN b.id AS id, paths, walk, COUNT { (b)-[:FRIEND]-() } AS degree
 """
+)
 
 # Per candidate: degree, friends (at most $listCap), and the side signals, the viewer's
 # merchants and circles gathered once.
@@ -134,7 +150,8 @@ def as_of_query(query: LiteralString) -> LiteralString:
         n = next(counter)
         return f"[_p{n}:PAID WHERE _p{n}.at < $asOf]"
 
-    out = re.sub(r"\[:FRIEND\]", friend, query)
+    out = re.sub(r"\[(rf):FRIEND\]", lambda m: f"[{m[1]}:FRIEND WHERE {m[1]}.since < $asOf]", query)
+    out = re.sub(r"\[:FRIEND\]", friend, out)
     out = re.sub(r"\[(r):PAID\]", lambda m: "[r:PAID WHERE r.at < $asOf]", out)
     out = re.sub(r"\[:PAID\]", paid, out)
     return out  # built from literal text only
@@ -201,6 +218,7 @@ async def pair_features(
     sensitive: Sequence[str],
     now: datetime,
     as_of: datetime | None = None,
+    max_scanned: int = MAX_SCANNED_FRIENDS,
 ) -> dict[str, dict[str, float]]:
     """Every feature of ``FEATURES`` for each candidate, by candidate id (three reads:
     the viewer's friends, two steps out, the candidates; the path counts are joined
@@ -212,6 +230,7 @@ async def pair_features(
         "ids": list(candidate_ids),
         "hubCap": hub_cap,
         "maxIntermediaries": max_intermediaries,
+        "maxScanned": max_scanned,
         "listCap": LIST_CAP,
         "sensitive": list(sensitive),
     }

@@ -89,6 +89,7 @@ async def viewer_examples(
         ids,
         hub_cap=config.hub_degree_cap,
         max_intermediaries=config.max_intermediaries,
+        max_scanned=config.max_scanned_friends,
         sensitive=config.sensitive_categories,
         now=as_of,
         as_of=as_of,

@@ -18,7 +18,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, LiteralString
 
 from graph.driver import Graph
-from graph.pymk_features import FRIENDSHIP_FEATURES, as_of_query, pair_features
+from graph.pymk_features import (
+    FRIENDSHIP_FEATURES,
+    MAX_SCANNED_FRIENDS,
+    SCANNED_FRIENDS,
+    as_of_query,
+    pair_features,
+)
 from graph.users import USER_FIELDS, UserRecord
 
 if TYPE_CHECKING:
@@ -45,6 +51,9 @@ class SuggestionConfig:
     max_intermediaries: int = (
         400  # at most this many of the viewer's friends, least connected first
     )
+    # ... chosen among at most this many (a hub viewer's newest by FRIEND.since): a hub's
+    # every friend's degree took seconds to read (graph/pymk_features.py SCANNED_FRIENDS)
+    max_scanned_friends: int = MAX_SCANNED_FRIENDS
     per_source: int = 200  # candidates kept from each source
     max_merchants: int = 50  # the viewer's rarest merchants considered
     merchant_visit_cap: int = 5000  # merchants busier than this carry no signal
@@ -90,8 +99,8 @@ class Source:
 SOURCES: tuple[Source, ...] = (
     Source(
         MUTUAL_FRIENDS,
-        """
-        MATCH (me)-[:FRIEND]-(f:User)
+        SCANNED_FRIENDS
+        + """
         WITH me, f, COUNT { (f)-[:FRIEND]-() } AS deg
         WHERE deg <= $hubCap
         ORDER BY deg ASC LIMIT $maxIntermediaries
@@ -159,7 +168,20 @@ SOURCES: tuple[Source, ...] = (
     ),
 )
 
-# Who may never be suggested to `me`, as a predicate on `c`.
+# The people `me` has a pending friend request with, either way, gathered once from `me`
+# as `pending`: as an EXISTS per candidate the planner seeks every PENDING FriendRequest
+# through the state index for each candidate (PROFILE), a cost that grows with the graph;
+# the state is tested after the expansion so that no index can start the pattern.
+PENDING: LiteralString = """
+WITH me,
+     [x IN [(me)-[:SENT]->(r:FriendRequest)-[:TO]->(o:User) | {s: r.state, o: o}]
+      WHERE x.s = 'PENDING' | x.o]
+     + [x IN [(me)<-[:TO]-(r:FriendRequest)<-[:SENT]-(o:User) | {s: r.state, o: o}]
+        WHERE x.s = 'PENDING' | x.o]
+     AS pending
+"""
+
+# Who may never be suggested to `me`, as a predicate on `c` (`pending` from PENDING).
 EXCLUDED: LiteralString = """
     c = me
     OR NOT coalesce(c.discoverable, true)
@@ -167,8 +189,7 @@ EXCLUDED: LiteralString = """
     OR EXISTS { (me)-[:FRIEND]-(c) }
     OR EXISTS { (me)-[:BLOCKED]-(c) }
     OR EXISTS { (me)-[:DISMISSED]->(c) }
-    OR EXISTS { (me)-[:SENT]->(:FriendRequest {state: 'PENDING'})-[:TO]->(c) }
-    OR EXISTS { (c)-[:SENT]->(:FriendRequest {state: 'PENDING'})-[:TO]->(me) }
+    OR c IN pending
 """
 
 
@@ -177,9 +198,11 @@ def _candidates_query(sources: Sequence[Source]) -> LiteralString:
     for i, source in enumerate(sources):
         union = union + ("\nUNION ALL\n" if i else "") + source.cypher
     return (
-        "MATCH (me:User {id: $id})\nCALL (me) {\n"
+        "MATCH (me:User {id: $id})\n"
+        + PENDING
+        + "CALL (me) {\n"
         + union
-        + "\n}\nWITH me, c, kind, max(raw) AS raw, max(n) AS n\nWHERE NOT ("
+        + "\n}\nWITH me, pending, c, kind, max(raw) AS raw, max(n) AS n\nWHERE NOT ("
         + EXCLUDED
         + ")\nRETURN c.id AS id, collect({kind: kind, raw: raw, n: n}) AS signals"
     )
@@ -211,6 +234,7 @@ def _params(config: SuggestionConfig) -> dict[str, Any]:
     return {
         "hubCap": config.hub_degree_cap,
         "maxIntermediaries": config.max_intermediaries,
+        "maxScanned": config.max_scanned_friends,
         "perSource": config.per_source,
         "sensitive": list(config.sensitive_categories),
         "merchantCap": config.merchant_visit_cap,
@@ -311,6 +335,7 @@ async def model_ranked(
         [s.user_id for s in pool],
         hub_cap=config.hub_degree_cap,
         max_intermediaries=config.max_intermediaries,
+        max_scanned=config.max_scanned_friends,
         sensitive=config.sensitive_categories,
         now=now or as_of or datetime.now(UTC),
         as_of=as_of,
@@ -381,7 +406,9 @@ async def still_suggestible(
     if not candidate_ids:
         return {}
     result = await graph.read(
-        "MATCH (me:User {id: $id}) UNWIND $ids AS cid MATCH (c:User {id: cid}) WITH me, c "
+        "MATCH (me:User {id: $id})"
+        + PENDING
+        + "UNWIND $ids AS cid MATCH (c:User {id: cid}) WITH me, pending, c "
         "WHERE NOT (" + EXCLUDED + ") WITH c AS u RETURN " + USER_FIELDS,
         id=user_id,
         ids=list(candidate_ids),

@@ -519,6 +519,102 @@ def neo4j_command(settings: Settings, lib: Path) -> list[str]:
     ]
 
 
+ADMIN_MAIN_CLASS = "org.neo4j.cli.AdminTool"  # neo4j-admin, in neo4j-command-line-*.jar
+
+
+def neo4j_admin_import_command(
+    settings: Settings,
+    lib: Path,
+    nodes: Sequence[tuple[str, Path]],
+    relationships: Sequence[tuple[str, Path]],
+    *,
+    replace: bool,
+    max_off_heap: str,
+) -> list[str]:
+    """``neo4j-admin database import full`` for the stack's ``neo4j`` database.
+
+    The files carry their own header row; empty cells are "no property" (as ``coalesce``
+    leaves a phone hash or a location unset online).
+    """
+    heap = _validate_memory(settings.neo4j_heap, "QUANZI_NEO4J_HEAP")
+    off_heap = _validate_memory(max_off_heap, "max off-heap memory")
+    root = _stack_dir(settings)
+    return [
+        _java(),
+        f"-Xmx{heap}",
+        *JVM_FLAGS,
+        "-cp",
+        f"{lib}/*",
+        ADMIN_MAIN_CLASS,
+        "database",
+        "import",
+        "full",
+        "neo4j",  # first: --nodes/--relationships take every argument after them as files
+        f"--overwrite-destination={'true' if replace else 'false'}",
+        "--ignore-empty-strings=true",
+        f"--max-off-heap-memory={off_heap}",
+        f"--report-file={root / 'logs' / 'neo4j-admin-import.report'}",
+        *(f"--nodes={label}={path}" for label, path in nodes),
+        *(f"--relationships={kind}={path}" for kind, path in relationships),
+    ]
+
+
+def bulk_import(
+    settings: Settings,
+    nodes: Sequence[tuple[str, Path]],
+    relationships: Sequence[tuple[str, Path]],
+    *,
+    replace: bool = False,
+    max_off_heap: str = "2g",
+    echo: Echo = print,
+) -> float:
+    """Write the stack's ``neo4j`` database from neo4j-admin CSV files; returns seconds.
+
+    Only with Neo4j stopped (the importer writes the store files the server holds open);
+    ``replace`` deletes the existing database first. Knows nothing of the graph model:
+    ``graph/bulk.py`` writes the files, ``quanzi bulk-import`` glues the two.
+    """
+    lib = ensure_neo4j_jars(echo)
+    root = _stack_dir(settings)
+    with _stack_lock(settings, settings.stack_timeout_seconds):
+        record = _live_record(settings, "neo4j")
+        if record is not None or port_in_use(settings.neo4j_port):
+            raise StackError(
+                "neo4j is running (or its port is taken); a bulk import needs it stopped: "
+                "quanzi stack down"
+            )
+        home = root / "neo4j"
+        home.mkdir(parents=True, exist_ok=True)
+        (root / "logs").mkdir(parents=True, exist_ok=True)
+        log_path = _log_file(settings, "neo4j-admin")
+        argv = neo4j_admin_import_command(
+            settings, lib, nodes, relationships, replace=replace, max_off_heap=max_off_heap
+        )
+        # No conf directory: the defaults put data/ under the home, as Launcher.java does.
+        env = {**os.environ, "NEO4J_HOME": str(home), "NEO4J_CONF": str(home / "conf")}
+        started = time.perf_counter()
+        with log_path.open("ab") as log:
+            log.write(f"\n===== neo4j-admin import {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+            log.flush()
+            result = subprocess.run(
+                argv,
+                cwd=home,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
+        seconds = time.perf_counter() - started
+        if result.returncode != 0:
+            raise StackError(
+                f"neo4j-admin import failed (exit {result.returncode}); log {log_path}:\n"
+                f"{log_tail(log_path)}"
+            )
+        echo(f"neo4j-admin: imported in {seconds:.1f}s (log {log_path})")
+        return seconds
+
+
 def _redis_dir(settings: Settings, name: str) -> Path:
     if name.startswith("redis-"):
         return _stack_dir(settings) / "redis-cluster" / str(_service_port(settings, name))

@@ -417,3 +417,84 @@ async def test_list_computed_before_a_write_is_not_served_after_it(
     await suggestions.store(redis, ids["lin"], slow)  # ... stored after it
     assert ids["zhao"] in (await redis.get(keys.suggestions(ids["lin"])) or "")
     assert handles(await pymk(client, lin)) == []
+
+
+HUB_FRIENDS = 120
+
+
+async def hub_with_friends(graph: Graph) -> None:
+    """A viewer with HUB_FRIENDS friends f000.. (f119 the newest), each with one friend
+    c000.. of their own whom only they lead to, who has a friend d000.. (three steps)."""
+    await graph.write(
+        """
+        CREATE (h:User {id: 'hub', platformId: 'hub', handle: 'hub', handleKey: 'hub',
+                        displayName: 'Hub', discoverable: true, trustScore: 500,
+                        createdAt: datetime()})
+        WITH h
+        UNWIND range(0, $n - 1) AS i
+        WITH h, i, right('00' + toString(i), 3) AS k
+        CREATE (f:User {id: 'f' + k, platformId: 'f' + k, handle: 'f' + k,
+                        handleKey: 'f' + k, displayName: 'F', discoverable: true,
+                        trustScore: 500, createdAt: datetime()})
+        CREATE (c:User {id: 'c' + k, platformId: 'c' + k, handle: 'c' + k,
+                        handleKey: 'c' + k, displayName: 'C', discoverable: true,
+                        trustScore: 500, createdAt: datetime()})
+        CREATE (h)-[:FRIEND {since: datetime('2026-01-01T00:00:00Z') + duration({days: i})}]->(f)
+        CREATE (d:User {id: 'd' + k, platformId: 'd' + k, handle: 'd' + k,
+                        handleKey: 'd' + k, displayName: 'D', discoverable: true,
+                        trustScore: 500, createdAt: datetime()})
+        CREATE (f)-[:FRIEND {since: datetime('2025-01-01T00:00:00Z')}]->(c)
+        CREATE (c)-[:FRIEND {since: datetime('2025-01-01T00:00:00Z')}]->(d)
+        """,
+        n=HUB_FRIENDS,
+    )
+
+
+async def test_hub_viewer_scans_only_its_newest_friends(graph: Graph, clean: None) -> None:
+    """A hub's friends of friends come through its newest ``max_scanned_friends`` friends
+    (a degree per friend of 60,000 took seconds); under the cap nothing changes. The
+    model's two-step features follow the same rule."""
+    from graph.pymk_features import pair_features
+    from graph.suggestions import SuggestionConfig, compute_suggestions
+
+    await hub_with_friends(graph)
+    everyone = {f"c{i:03d}" for i in range(HUB_FRIENDS)}
+    newest = {f"c{i:03d}" for i in range(HUB_FRIENDS - 50, HUB_FRIENDS)}
+
+    uncapped = await compute_suggestions(graph, "hub", limit=500, config=SuggestionConfig())
+    assert {s.user_id for s in uncapped} == everyone
+
+    capped_config = SuggestionConfig(max_scanned_friends=50)
+    capped = await compute_suggestions(graph, "hub", limit=500, config=capped_config)
+    assert {s.user_id for s in capped} == newest
+    assert all(r.kind == "MUTUAL_FRIENDS" and r.count == 1 for s in capped for r in s.reasons)
+
+    async def lp3(max_scanned: int) -> dict[str, float]:
+        features = await pair_features(
+            graph,
+            "hub",
+            ["d000", "d119"],
+            hub_cap=300,
+            max_intermediaries=400,
+            max_scanned=max_scanned,
+            sensitive=[],
+            now=datetime(2026, 12, 1, tzinfo=UTC),
+        )
+        return {c: v["lp3"] for c, v in features.items()}
+
+    assert (await lp3(2000))["d000"] > 0
+    capped_lp3 = await lp3(50)
+    assert capped_lp3["d119"] > 0 and capped_lp3["d000"] == 0
+
+
+async def test_hub_viewer_gets_suggestions_through_the_api(client: GQL, graph: Graph) -> None:
+    await hub_with_friends(graph)
+    token = client.token("hub")
+    nodes = (
+        await client(
+            "{ peopleYouMayKnow(first: 10) { edges { node { user { handle } } } } }",
+            token=token,
+        )
+    )["data"]["peopleYouMayKnow"]["edges"]
+    assert len(nodes) == 10
+    assert all(e["node"]["user"]["handle"].startswith("c") for e in nodes)
