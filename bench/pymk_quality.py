@@ -33,7 +33,7 @@ import numpy as np
 
 from api.settings import get_settings
 from bench.load import Dataset, load, make_dataset
-from bench.socialgen import EPOCH, GenConfig
+from bench.socialgen import CLOSURE_KEEP_ELSEWHERE, CLOSURE_KEEP_REGION, EPOCH, GenConfig
 from graph.driver import Graph, connect
 
 logging.getLogger("neo4j").setLevel(logging.ERROR)
@@ -59,13 +59,9 @@ async def placeholder_ranker(graph: Graph, user_id: str, k: int) -> list[str]:
     return [r["id"] for r in result.records]
 
 
-def product_rankers(variants: list[str]) -> dict[str, Ranker]:
-    """The live product query, with the default config and named variants."""
-    try:
-        from graph import suggestions as s
-    except ImportError:
-        print("graph/suggestions.py is missing: using the placeholder Cypher FoF query")
-        return {"placeholder_fof_aa": placeholder_ranker}
+def configs() -> dict[str, Any]:
+    """The default ``SuggestionConfig`` ("product") and its named variants."""
+    from graph import suggestions as s
 
     base = s.SuggestionConfig()
     w = dict(base.weights)
@@ -89,6 +85,18 @@ def product_rankers(variants: list[str]) -> dict[str, Ranker]:
         "hubcap_1000": replace(base, hub_degree_cap=1000, max_intermediaries=2000),
         "hubcap_100": replace(base, hub_degree_cap=100),
     }
+    return catalogue
+
+
+def product_rankers(variants: list[str]) -> dict[str, Ranker]:
+    """The live product query, with the default config and named variants."""
+    try:
+        from graph import suggestions as s
+    except ImportError:
+        print("graph/suggestions.py is missing: using the placeholder Cypher FoF query")
+        return {"placeholder_fof_aa": placeholder_ranker}
+
+    catalogue = configs()
     rankers: dict[str, Ranker] = {}
     for name in ["product", *variants]:
         config = catalogue[name]
@@ -174,6 +182,28 @@ class PersonalisedPageRank:
         return [int(c) for c in top if x[c] > 0]
 
 
+class ClosureOdds:
+    """A reference, not a ranker the product could run: the generator's own odds that a
+    friend of a friend becomes a friend lately (``socialgen._formation``: a two-step
+    random walk from an endpoint drawn by degree gives each pair odds proportional to
+    resource allocation, then kept by community and region, which no friendship shows).
+    On the temporal hold-out it is about as far as friendships can go."""
+
+    def __init__(self, community: np.ndarray, region: np.ndarray) -> None:
+        self.community, self.region = community, region
+
+    def keep(self, u: int, c: int) -> float:
+        if self.community[u] == self.community[c]:
+            return 1.0
+        if self.region[u] == self.region[c]:
+            return CLOSURE_KEEP_REGION
+        return CLOSURE_KEEP_ELSEWHERE
+
+    def __call__(self, g: nx.Graph, u: int, k: int, rnd: random.Random) -> list[int]:
+        ra = _fof_scores(g, u, lambda f: 1.0 / g.degree(f))
+        return _top({c: s * self.keep(u, c) for c, s in ra.items()}, k)
+
+
 def random_fof(g: nx.Graph, u: int, k: int, rnd: random.Random) -> list[int]:
     pool = sorted(_fof_scores(g, u, lambda f: 1.0))
     return rnd.sample(pool, min(k, len(pool)))
@@ -218,6 +248,7 @@ async def run_seed(
     """Every ranker on the same sampled users: baselines on ``known`` (default: the
     training friendships), truth ``held_out`` (default: the random hold-out)."""
     seed = ds.sg.config.seed
+    temporal = held_out is not None
     known = ds.train if known is None else known
     held_out = ds.held_out if held_out is None else held_out
     g = nx.Graph()
@@ -232,7 +263,12 @@ async def run_seed(
     index = {x: i for i, x in enumerate(ds.ids)}
 
     out: dict[str, Any] = {"seed": seed, "sampled_users": len(users), "rankers": {}}
-    baselines = {**BASELINES, "personalised_pagerank": PersonalisedPageRank(g)}
+    baselines: dict[str, Callable[..., list[int]]] = {
+        **BASELINES,
+        "personalised_pagerank": PersonalisedPageRank(g),
+    }
+    if temporal and ds.sg.config.closure_share > 0:  # temporal: recent closures
+        baselines["closure_odds_reference"] = ClosureOdds(ds.sg.community, ds.sg.region)
     for name, fn in baselines.items():
         t0 = time.perf_counter()
         r = random.Random(seed)
@@ -255,11 +291,12 @@ async def run_seed(
     return out
 
 
-def learned_rankers(models: dict[str, Any], as_of: datetime | None) -> dict[str, Ranker]:
-    """Today's hand weights and each trained model, on the graph as of ``as_of``."""
+def learned_rankers(
+    models: dict[str, Any], as_of: datetime | None, config: Any
+) -> dict[str, Ranker]:
+    """Today's hand weights and each trained model, on the graph as of ``as_of``, with
+    ``config``'s caps."""
     from graph import suggestions as s
-
-    config = s.SuggestionConfig()
 
     async def hand(graph: Graph, user_id: str, k: int) -> list[str]:
         got = await s.hand_ranked(graph, user_id, config, as_of=as_of)
@@ -285,6 +322,7 @@ async def trained_models(
     viewers: int,
     seed: int,
     learners: list[str],
+    config: Any,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The models on every feature and on friendships alone, one of each per learner
     (the first learner's are named plainly), trained on the ``days`` before ``until`` (or
@@ -293,7 +331,9 @@ async def trained_models(
     from graph.pymk_train import collect, fit_model
 
     t0 = time.perf_counter()
-    data = await collect(graph, days=days, until=until, max_viewers=viewers, seed=seed)
+    data = await collect(
+        graph, days=days, until=until, max_viewers=viewers, seed=seed, config=config
+    )
     collected = time.perf_counter() - t0
     print(f"  collected examples of {len(data.viewers)} viewers in {collected:.0f}s", flush=True)
     models, info = {}, {}
@@ -334,6 +374,7 @@ async def _main(args: argparse.Namespace) -> None:
     settings = get_settings()
     per_seed: dict[str, list[dict[str, Any]]] = {"random": [], "temporal": []}
     t_all = time.perf_counter()
+    model_config = configs()[args.model_config]
     async with connect(settings) as graph:
         for seed in args.seeds:
             config = GenConfig(users=args.users, seed=seed, closure_share=args.closure)
@@ -357,8 +398,12 @@ async def _main(args: argparse.Namespace) -> None:
                         viewers=args.train_viewers,
                         seed=seed,
                         learners=args.learners,
+                        config=model_config,
                     )
-                    rankers = {**product_rankers(args.variants), **learned_rankers(models, None)}
+                    rankers = {
+                        **product_rankers(args.variants),
+                        **learned_rankers(models, None, model_config),
+                    }
                     result = await run_seed(graph, ds, rankers, sample=args.sample, k=args.k)
                 else:
                     # truth: the friendships of the last DAYS; everything else as before them
@@ -372,11 +417,12 @@ async def _main(args: argparse.Namespace) -> None:
                         viewers=args.train_viewers,
                         seed=seed,
                         learners=args.learners,
+                        config=model_config,
                     )
                     result = await run_seed(
                         graph,
                         ds,
-                        learned_rankers(models, cutoff),
+                        learned_rankers(models, cutoff, model_config),
                         sample=args.sample,
                         k=args.k,
                         known=ds.train[~recent],
@@ -399,6 +445,7 @@ async def _main(args: argparse.Namespace) -> None:
                 "days": args.days,
                 "k": args.k,
                 "sample": args.sample,
+                "model_config": args.model_config,
                 "seeds": per_seed,
                 "tables": tables,
                 "seconds": time.perf_counter() - t_all,
@@ -439,6 +486,13 @@ def main() -> None:
         default=["boosted_trees", "logistic"],
         choices=["boosted_trees", "logistic"],
         help="a model pair (all features, friendships only) per learner",
+    )
+    parser.add_argument(
+        "--model-config",
+        default="product",
+        choices=["product", *VARIANTS],
+        help="the SuggestionConfig the models (and the hand weights beside them) train and "
+        "rank with",
     )
     parser.add_argument("--direct-load", action="store_true", help="load without quanzi import")
     args = parser.parse_args()

@@ -5,8 +5,9 @@ taken from each graph itself (its best connected users, some of their friends, a
 random users by platform id), checked to exist with the degrees read back, and the two
 sizes are measured interleaved user by user, so machine load falls on both alike:
 
-(a) live ``compute_suggestions(limit=10)`` and (b) the naive friends-of-friends Cypher of
-``bench/pymk_latency.py`` with a transaction timeout (a timed-out call counts as the
+(a) live ``compute_suggestions(limit=10)`` (hand weights, or ``--model FILE``'s ranker)
+and (b) the naive friends-of-friends Cypher of ``bench/pymk_latency.py`` with a
+transaction timeout (a timed-out call counts as the
 timeout: its figures are then a lower bound), per size; then, per size, a real
 ``quanzi serve`` on that stack for cached ``peopleYouMayKnow(first: 10)`` against
 ``{ me { id } }`` (``bench.pymk_latency.http_latency``).
@@ -41,6 +42,7 @@ from neo4j.exceptions import Neo4jError
 from api.settings import Settings, get_settings
 from bench.pymk_latency import NAIVE, grouped, http_latency, interleaved, md_table
 from graph.driver import Graph, connect
+from graph.pymk_model import load_model
 from graph.suggestions import SuggestionConfig, compute_suggestions
 
 logging.getLogger("neo4j").setLevel(logging.ERROR)
@@ -150,6 +152,9 @@ async def _main(args: argparse.Namespace) -> None:
     }
     t_all = time.perf_counter()
     config = SuggestionConfig()
+    model = load_model(Path(args.model)) if args.model else None
+    if model is not None:
+        out["model"] = {"path": args.model, "kind": model.kind, "features": list(model.features)}
     async with connect(stacks[0].settings(base)) as g0, connect(stacks[1].settings(base)) as g1:
         graphs = {stacks[0].users: g0, stacks[1].users: g1}
         samples = {}
@@ -170,7 +175,7 @@ async def _main(args: argparse.Namespace) -> None:
 
         async def live(key: str) -> Any:
             n, uid = size_of[key], key.split(":", 1)[1]
-            return await compute_suggestions(graphs[n], uid, limit=10, config=config)
+            return await compute_suggestions(graphs[n], uid, limit=10, config=config, model=model)
 
         async def naive(key: str) -> Any:
             n, uid = size_of[key], key.split(":", 1)[1]
@@ -192,7 +197,9 @@ async def _main(args: argparse.Namespace) -> None:
     for st in stacks:
         groups, pids, check = samples[st.users]
         keyed = {g: [f"{st.users}:{u}" for u in ids] for g, ids in groups.items()}
-        lv, nv = grouped(t_live, keyed), grouped(t_naive, keyed)
+        mine = {k for ids in keyed.values() for k in ids}  # this size's keys only
+        lv = grouped({k: v for k, v in t_live.items() if k in mine}, keyed)
+        nv = grouped({k: v for k, v in t_naive.items() if k in mine}, keyed)
         out["sizes"][str(st.users)] = {
             "sample_check": check,
             "live": lv,
@@ -269,6 +276,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--port", type=int, default=28090)
     parser.add_argument("--no-http", action="store_true")
+    parser.add_argument(
+        "--model", help="a model file (quanzi pymk train): live suggestions rank with it"
+    )
     args = parser.parse_args()
     if len(args.stack) != 2:
         parser.error("give --stack twice")

@@ -386,6 +386,11 @@ def generate(config: GenConfig) -> SocialGraph:
 CLOSURE_DAYS = 45
 
 
+# A closure walk's pair is kept always inside a community, at these rates otherwise.
+CLOSURE_KEEP_REGION = 0.5
+CLOSURE_KEEP_ELSEWHERE = 0.1
+
+
 def _formation(
     edges: np.ndarray, n: int, community: np.ndarray, region: np.ndarray, config: GenConfig
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -416,7 +421,11 @@ def _formation(
         keep = np.where(
             community[u] == community[c],
             True,
-            np.where(region[u] == region[c], rng.random(len(u)) < 0.5, rng.random(len(u)) < 0.1),
+            np.where(
+                region[u] == region[c],
+                rng.random(len(u)) < CLOSURE_KEEP_REGION,
+                rng.random(len(u)) < CLOSURE_KEEP_ELSEWHERE,
+            ),
         )
         keep &= u != c
         a, b = np.minimum(u, c)[keep], np.maximum(u, c)[keep]

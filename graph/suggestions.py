@@ -368,6 +368,26 @@ async def compute_suggestions(
     return await _with_exact_mutual_counts(graph, user_id, top)
 
 
+# Walk out from whichever of the two has fewer friends, and test each of those friends
+# against the other (an expand-into, which reads the sparser side): from a hub's 60,000
+# friends, ten counts took seconds where the candidate's few dozen take milliseconds.
+EXACT_MUTUAL_COUNTS: LiteralString = """
+MATCH (me:User {id: $id})
+WITH me, COUNT { (me)-[:FRIEND]-() } AS dm
+UNWIND $ids AS cid
+MATCH (c:User {id: cid})
+WITH me, dm, c, cid, COUNT { (c)-[:FRIEND]-() } AS dc
+CALL (me, c, dm, dc) {
+  WITH me, c WHERE dm <= dc
+  RETURN COUNT { (me)-[:FRIEND]-(x:User) WHERE EXISTS { (x)-[:FRIEND]-(c) } } AS mutual
+  UNION ALL
+  WITH me, c WHERE dm > dc
+  RETURN COUNT { (c)-[:FRIEND]-(x:User) WHERE EXISTS { (x)-[:FRIEND]-(me) } } AS mutual
+}
+RETURN cid, mutual
+"""
+
+
 async def _with_exact_mutual_counts(
     graph: Graph, user_id: str, scored: list[Scored]
 ) -> list[Scored]:
@@ -375,16 +395,7 @@ async def _with_exact_mutual_counts(
     ids = [s.user_id for s in scored if any(r.kind == MUTUAL_FRIENDS for r in s.reasons)]
     if not ids:
         return scored
-    result = await graph.read(
-        """
-        MATCH (me:User {id: $id})
-        UNWIND $ids AS cid
-        MATCH (c:User {id: cid})
-        RETURN cid, COUNT { (me)-[:FRIEND]-(:User)-[:FRIEND]-(c) } AS mutual
-        """,
-        id=user_id,
-        ids=ids,
-    )
+    result = await graph.read(EXACT_MUTUAL_COUNTS, id=user_id, ids=ids)
     mutual = {r["cid"]: r["mutual"] for r in result.records}
     return [
         Scored(

@@ -487,6 +487,32 @@ async def test_hub_viewer_scans_only_its_newest_friends(graph: Graph, clean: Non
     assert capped_lp3["d119"] > 0 and capped_lp3["d000"] == 0
 
 
+async def test_mutual_counts_are_exact_whichever_side_has_more_friends(
+    graph: Graph, clean: None
+) -> None:
+    """The source leaves intermediaries out here; the reason still counts all three
+    mutual friends, from the hub's side (120 friends) and from the candidate's (4)."""
+    from graph.suggestions import SuggestionConfig, compute_suggestions
+
+    await hub_with_friends(graph)
+    await graph.write(
+        "MATCH (c:User {id: 'c005'}), (f:User) WHERE f.id IN ['f006', 'f007'] "
+        "CREATE (f)-[:FRIEND {since: datetime('2025-01-01T00:00:00Z')}]->(c)"
+    )
+    # the least connected first: f006 or f007 (three friends each) is left out
+    most = SuggestionConfig(max_intermediaries=HUB_FRIENDS - 2)
+    two = SuggestionConfig(max_intermediaries=2)  # d005 and f005: the hub through one
+
+    def mutual(found: list[Any], who: str) -> int | None:
+        (s,) = [s for s in found if s.user_id == who]
+        return next(r.count for r in s.reasons if r.kind == "MUTUAL_FRIENDS")
+
+    from_hub = await compute_suggestions(graph, "hub", limit=500, config=most)
+    assert mutual(from_hub, "c005") == 3
+    from_candidate = await compute_suggestions(graph, "c005", limit=500, config=two)
+    assert mutual(from_candidate, "hub") == 3
+
+
 async def test_hub_viewer_gets_suggestions_through_the_api(client: GQL, graph: Graph) -> None:
     await hub_with_friends(graph)
     token = client.token("hub")
