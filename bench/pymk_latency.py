@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from api.settings import Settings, get_settings
-from bench.common import running, start_server, wait_http
+from bench.common import running, start_server, wait_http, wait_trusted
 from bench.load import Dataset, load, make_dataset
 from bench.socialgen import GenConfig
 from graph.driver import Graph, connect
@@ -220,6 +220,8 @@ async def http_latency(
     base = f"http://127.0.0.1:{port}"
     with running(start_server(port)):
         await wait_http(base)
+        # until then every page is re-checked against Neo4j: that is not the cached path
+        await wait_trusted(base, wait_s=300.0)
         async with httpx.AsyncClient(base_url=base, timeout=60.0) as client:
             tokens = {
                 u: {"Authorization": f"Bearer {mint_token(settings, platform_ids[u])}"}

@@ -141,6 +141,48 @@ async def pick_sample(
     return groups, pids, check
 
 
+def _query_tables(
+    out: dict[str, Any],
+    stacks: list[Stack],
+    samples: dict[int, Any],
+    t_live: dict[str, list[float]],
+    t_naive: dict[str, list[float]],
+    timed_out: dict[int, set[str]],
+) -> None:
+    """Per size: live against naive, by group; then the p50 ratio of the two sizes."""
+    for st in stacks:
+        groups, _, check = samples[st.users]
+        keyed = {g: [f"{st.users}:{u}" for u in ids] for g, ids in groups.items()}
+        mine = {k for ids in keyed.values() for k in ids}  # this size's keys only
+        lv = grouped({k: v for k, v in t_live.items() if k in mine}, keyed)
+        nv = grouped({k: v for k, v in t_naive.items() if k in mine}, keyed)
+        out["sizes"][str(st.users)] = {
+            "sample_check": check,
+            "live": lv,
+            "naive": nv,
+            "naive_timeouts": len(timed_out[st.users]),
+            "naive_is_lower_bound": bool(timed_out[st.users]),
+            "p99_ratio_live_over_naive": lv["all"]["p99_ms"] / nv["all"]["p99_ms"],
+        }
+        print()
+        print(md_table(f"{st.users} users: live vs naive FoF", "live", lv, "naive", nv))
+        print(
+            f"p99 live/naive = {lv['all']['p99_ms'] / nv['all']['p99_ms']:.3f} (target <= 0.25)"
+            + (
+                f"; naive timed out for {len(timed_out[st.users])} users (lower bound)"
+                if timed_out[st.users]
+                else ""
+            ),
+            flush=True,
+        )
+    small, big = (str(st.users) for st in stacks)
+    ratio = (
+        out["sizes"][big]["live"]["all"]["p50_ms"] / out["sizes"][small]["live"]["all"]["p50_ms"]
+    )
+    out["p50_ratio_big_over_small"] = ratio
+    print(f"\nlive p50 {big}/{small} = {ratio:.3f} (target <= 1.5)", flush=True)
+
+
 async def _main(args: argparse.Namespace) -> None:
     base = get_settings()
     stacks = [parse_stack(s) for s in args.stack]
@@ -189,42 +231,14 @@ async def _main(args: argparse.Namespace) -> None:
                 except Neo4jError:  # the transaction timeout: counted as the timeout
                     timed_out[n].add(uid)
 
-        t0 = time.perf_counter()
-        t_live, t_naive = await interleaved(
-            keys, live, naive, rounds=args.rounds, warmup=args.warmup, seed=args.seed
-        )
-        out["query_seconds"] = time.perf_counter() - t0
-    for st in stacks:
-        groups, pids, check = samples[st.users]
-        keyed = {g: [f"{st.users}:{u}" for u in ids] for g, ids in groups.items()}
-        mine = {k for ids in keyed.values() for k in ids}  # this size's keys only
-        lv = grouped({k: v for k, v in t_live.items() if k in mine}, keyed)
-        nv = grouped({k: v for k, v in t_naive.items() if k in mine}, keyed)
-        out["sizes"][str(st.users)] = {
-            "sample_check": check,
-            "live": lv,
-            "naive": nv,
-            "naive_timeouts": len(timed_out[st.users]),
-            "naive_is_lower_bound": bool(timed_out[st.users]),
-            "p99_ratio_live_over_naive": lv["all"]["p99_ms"] / nv["all"]["p99_ms"],
-        }
-        print()
-        print(md_table(f"{st.users} users: live vs naive FoF", "live", lv, "naive", nv))
-        print(
-            f"p99 live/naive = {lv['all']['p99_ms'] / nv['all']['p99_ms']:.3f} (target <= 0.25)"
-            + (
-                f"; naive timed out for {len(timed_out[st.users])} users (lower bound)"
-                if timed_out[st.users]
-                else ""
-            ),
-            flush=True,
-        )
-    small, big = (str(st.users) for st in stacks)
-    ratio = (
-        out["sizes"][big]["live"]["all"]["p50_ms"] / out["sizes"][small]["live"]["all"]["p50_ms"]
-    )
-    out["p50_ratio_big_over_small"] = ratio
-    print(f"\nlive p50 {big}/{small} = {ratio:.3f} (target <= 1.5)", flush=True)
+        if not args.http_only:
+            t0 = time.perf_counter()
+            t_live, t_naive = await interleaved(
+                keys, live, naive, rounds=args.rounds, warmup=args.warmup, seed=args.seed
+            )
+            out["query_seconds"] = time.perf_counter() - t0
+    if not args.http_only:
+        _query_tables(out, stacks, samples, t_live, t_naive, timed_out)
     if not args.no_http:
         for st in stacks:
             groups, pids, _ = samples[st.users]
@@ -240,7 +254,7 @@ async def _main(args: argparse.Namespace) -> None:
                 seed=args.seed,
             )
             h["seconds"] = time.perf_counter() - t0
-            out["sizes"][str(st.users)]["http"] = h
+            out["sizes"].setdefault(str(st.users), {})["http"] = h
             print()
             print(
                 md_table(
@@ -276,6 +290,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--port", type=int, default=28090)
     parser.add_argument("--no-http", action="store_true")
+    parser.add_argument("--http-only", action="store_true", help="only the cached HTTP part")
     parser.add_argument(
         "--model", help="a model file (quanzi pymk train): live suggestions rank with it"
     )
