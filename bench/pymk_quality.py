@@ -43,21 +43,6 @@ RESULTS = Path(__file__).parent / "results"
 # A ranker: (graph, internal user id, k) -> internal ids, best first.
 Ranker = Callable[[Graph, str, int], Awaitable[list[str]]]
 
-PLACEHOLDER_FOF = """
-MATCH (me:User {id: $id})-[:FRIEND]-(f:User)
-WITH me, f, COUNT { (f)-[:FRIEND]-() } AS deg WHERE deg <= 500
-MATCH (f)-[:FRIEND]-(c:User)
-WHERE c <> me AND NOT EXISTS { (me)-[:FRIEND]-(c) }
-RETURN c.id AS id, sum(1.0 / log(deg + 1.0)) AS score
-ORDER BY score DESC, id LIMIT $k
-"""
-
-
-async def placeholder_ranker(graph: Graph, user_id: str, k: int) -> list[str]:
-    """Adamic-Adar friends-of-friends in Cypher: only for developing the harness."""
-    result = await graph.read(PLACEHOLDER_FOF, id=user_id, k=k)  # type: ignore[arg-type]
-    return [r["id"] for r in result.records]
-
 
 def configs() -> dict[str, Any]:
     """The default ``SuggestionConfig`` ("product") and its named variants."""
@@ -90,11 +75,7 @@ def configs() -> dict[str, Any]:
 
 def product_rankers(variants: list[str]) -> dict[str, Ranker]:
     """The live product query, with the default config and named variants."""
-    try:
-        from graph import suggestions as s
-    except ImportError:
-        print("graph/suggestions.py is missing: using the placeholder Cypher FoF query")
-        return {"placeholder_fof_aa": placeholder_ranker}
+    from graph import suggestions as s
 
     catalogue = configs()
     rankers: dict[str, Ranker] = {}

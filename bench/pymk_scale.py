@@ -7,10 +7,10 @@ sizes are measured interleaved user by user, so machine load falls on both alike
 
 (a) live ``compute_suggestions(limit=10)`` (hand weights, or ``--model FILE``'s ranker)
 and (b) the naive friends-of-friends Cypher of ``bench/pymk_latency.py`` with a
-transaction timeout (a timed-out call counts as the
-timeout: its figures are then a lower bound), per size; then, per size, a real
-``quanzi serve`` on that stack for cached ``peopleYouMayKnow(first: 10)`` against
-``{ me { id } }`` (``bench.pymk_latency.http_latency``).
+transaction timeout (a timed-out call counts as the timeout: its figures are then a lower
+bound), per size; then, per size, a real ``quanzi serve`` on that stack for cached
+``peopleYouMayKnow(first: 10)`` against ``{ me { id } }``
+(``bench.pymk_latency.http_latency``).
 
 Goals (issue 14): live p50 at 1M <= 1.5x live p50 at 100k; live p99 <= 0.25x naive p99
 at both sizes; cached peopleYouMayKnow p99 <= 2x me p99.
@@ -237,8 +237,7 @@ async def _main(args: argparse.Namespace) -> None:
                 keys, live, naive, rounds=args.rounds, warmup=args.warmup, seed=args.seed
             )
             out["query_seconds"] = time.perf_counter() - t0
-    if not args.http_only:
-        _query_tables(out, stacks, samples, t_live, t_naive, timed_out)
+            _query_tables(out, stacks, samples, t_live, t_naive, timed_out)
     if not args.no_http:
         for st in stacks:
             groups, pids, _ = samples[st.users]
