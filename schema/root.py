@@ -27,6 +27,7 @@ from schema.circles.mutations import CirclesMutation
 from schema.circles.queries import CirclesQuery
 from schema.core import Info, resolve_node
 from schema.cost import QueryCost
+from schema.direct import resolve_directly
 from schema.extensions import (
     MaskUnexpectedErrors,
     OperationMetrics,
@@ -121,7 +122,7 @@ def make_schema(settings: Settings | None = None) -> strawberry.Schema:
         # Clients are built against the committed schema; nobody needs to explore it here,
         # nor be told which field names exist.
         extensions.append(DisableIntrospection)
-    return QuanziSchema(
+    schema = QuanziSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -129,6 +130,8 @@ def make_schema(settings: Settings | None = None) -> strawberry.Schema:
         types=[relay.PageInfo],
         config=StrawberryConfig(disable_field_suggestions=settings.production),
     )
+    resolve_directly(schema)
+    return schema
 
 
 def sdl() -> str:

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, overload
 
 from redis.asyncio import Redis
 
@@ -49,9 +51,48 @@ ACTIVE_WINDOW_SECONDS = 14 * 24 * 3600
 _JOB_CHUNK = 200
 
 
+class StoredItems(Sequence[Scored]):
+    """A cached list's rows as stored, decoded one row when asked for: a page shows ten
+    of a hundred, and decoding them all took longer than the rest of the page."""
+
+    def __init__(self, rows: list[list[Any]]) -> None:
+        self._rows = rows
+
+    @cached_property
+    def user_ids(self) -> list[str]:
+        return [str(row[0]) for row in self._rows]
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, at: int) -> Scored: ...
+    @overload
+    def __getitem__(self, at: slice) -> list[Scored]: ...
+    def __getitem__(self, at: int | slice) -> Scored | list[Scored]:
+        if isinstance(at, slice):
+            return [_scored(row) for row in self._rows[at]]
+        return _scored(self._rows[at])
+
+    def __iter__(self) -> Iterator[Scored]:
+        return (_scored(row) for row in self._rows)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+
+def _scored(row: list[Any]) -> Scored:
+    uid, score, reasons = row
+    return Scored(str(uid), float(score), tuple(Reason(k, c) for k, c in reasons))
+
+
+def _user_ids(items: Sequence[Scored]) -> list[str]:
+    return items.user_ids if isinstance(items, StoredItems) else [s.user_id for s in items]
+
+
 @dataclass(frozen=True)
 class CachedList:
-    items: list[Scored]
+    items: Sequence[Scored]
     computed_at: float
     version: int = 0  # the viewer's neighbourhood version it was computed under
     blocked: frozenset[str] = frozenset()  # users blocked by or blocking the viewer then
@@ -82,10 +123,7 @@ def _encode(entry: CachedList) -> str:
 def _decode(raw: str) -> CachedList:
     data = json.loads(raw)
     return CachedList(
-        items=[
-            Scored(uid, float(score), tuple(Reason(k, c) for k, c in reasons))
-            for uid, score, reasons in data["items"]
-        ],
+        items=StoredItems(data["items"]),
         computed_at=float(data["at"]),
         version=int(data.get("v", -1)),  # lists from before versions never match
         blocked=frozenset(data.get("blocked", ())),
@@ -238,11 +276,12 @@ async def suggestions_page(
     start = 0
     if after is not None:
         position, last_id = after
-        ids = [s.user_id for s in items]
+        ids = _user_ids(items)
         start = ids.index(last_id) + 1 if last_id in ids else position + 1
-    # Re-check only as many as the page needs (usually one chunk), not the whole list.
+    # Re-check only as many as the page needs (usually one chunk, with room for a few
+    # candidates gone undiscoverable), not the whole list.
     shown: list[Shown] = []
-    chunk = 2 * (first + 1)
+    chunk = first + 1 + max(4, first // 2)
     for at in range(start, len(items), chunk):
         part = items[at : at + chunk]
         visible = await _visible(services, user_id, [s.user_id for s in part], trusted)
