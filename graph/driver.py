@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any, LiteralString, TypeVar
 
 from neo4j import (
+    READ_ACCESS,
     AsyncDriver,
     AsyncGraphDatabase,
     AsyncManagedTransaction,
@@ -116,3 +117,16 @@ async def write_transaction(
             if attempt >= id_attempts - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+async def read_transaction(
+    graph: Graph, work: Callable[[AsyncManagedTransaction], Awaitable[T]]
+) -> T:
+    """Several reads in one read transaction (on a reader, with this process's
+    bookmarks), for reads whose later statements use what the earlier ones returned."""
+    async with graph.driver.session(
+        database=graph.database,
+        default_access_mode=READ_ACCESS,
+        bookmark_manager=graph.driver.execute_query_bookmark_manager,
+    ) as session:
+        return await session.execute_read(work)

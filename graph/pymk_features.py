@@ -1,15 +1,16 @@
 """Features of (viewer, candidate) pairs for the learned people-you-may-know ranker.
 
-Three reads (the viewer's friends, two steps out from the viewer, the candidates with
-their friends and side signals) give, for a viewer and a list of candidates (the
-candidate query's best), every feature the model may use:
+Three reads in one transaction (the viewer's friends, two steps out from the viewer,
+then the candidates, joined with the first two in Neo4j) give, for a viewer and a list
+of candidates (the candidate query's best), every feature the model may use:
 
 - ``cn``, ``aa``, ``ra``, ``jaccard``: common neighbours, Adamic-Adar (1/log(1+deg) per
-  mutual friend), resource allocation (1/deg), and |N(me) and N(c)| / |N(me) or N(c)|;
+  mutual friend), resource allocation (1/deg), and |N(me) and N(c)| / |N(me) or N(c)|,
+  over the candidate's first ``LIST_CAP`` friends (exact below that);
 - ``lp3``: log1p of the paths of length three me-a-b-c (the local path index's
   third-order term), through the viewer's ``maxIntermediaries`` least connected friends
   a of degree at most ``hubCap`` among the ``maxScanned`` newest (as the candidate
-  query: bounded work for hubs, and for a viewer who is a hub);
+  query: bounded work for hubs, and for a viewer who is a hub), b among the same;
 - ``walk``: the probability that a random walk from the viewer, continuing with
   probability ``WALK_CONTINUE`` at each step, stands on the candidate after two or three
   steps — a personalised PageRank truncated at three steps, computed exactly over the
@@ -35,7 +36,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, LiteralString
 
-from graph.driver import Graph
+from neo4j import AsyncManagedTransaction
+
+from graph.driver import Graph, read_transaction
 
 WALK_CONTINUE = 0.85
 # The viewer's friends the friends-of-friends reads look at (see SCANNED_FRIENDS).
@@ -63,12 +66,6 @@ FEATURES: tuple[str, ...] = (
     "age_days",
 )
 
-# The viewer's friends with their degrees (all of them: common neighbours are exact).
-_VIEWER_FRIENDS: LiteralString = """
-MATCH (me:User {id: $id})-[:FRIEND]-(a:User)
-RETURN a.id AS id, COUNT { (a)-[:FRIEND]-() } AS degree
-"""
-
 # The viewer's friends the friends-of-friends reads look at (here and in
 # graph/suggestions.py): all of them up to $maxScanned, and for a hub the newest
 # $maxScanned by FRIEND.since (then by id). Picking the least connected intermediaries
@@ -80,7 +77,9 @@ WITH me, f ORDER BY rf.since DESC, f.id ASC LIMIT $maxScanned
 """
 
 # Two steps out through the viewer's least connected friends (as the candidate query):
-# per node b, the paths me-f-b and the walk weight sum(1/deg(f)), with deg(b).
+# per node b, the paths me-f-b and the walk weight sum(1/deg(f)), with deg(b). Thousands
+# of them for a hub: one row of lists, as the driver's cost per row is many times a list
+# item's (_VIEWER_FRIENDS and _CANDIDATES too).
 _TWO_STEPS: LiteralString = (
     "MATCH (me:User {id: $id})\n"
     + SCANNED_FRIENDS
@@ -91,12 +90,23 @@ WITH me, f, da ORDER BY da ASC LIMIT $maxIntermediaries
 MATCH (f)-[:FRIEND]-(b:User)
 WHERE b <> me
 WITH b, count(*) AS paths, sum(1.0 / da) AS walk
-RETURN b.id AS id, paths, walk, COUNT { (b)-[:FRIEND]-() } AS degree
+RETURN collect([elementId(b), paths, walk, COUNT { (b)-[:FRIEND]-() }]) AS reach
 """
 )
 
-# Per candidate: degree, friends (at most $listCap), and the side signals, the viewer's
-# merchants and circles gathered once.
+# The viewer's friends (element ids only: a hub's 60,000 degree counts took seconds; the
+# degrees of the few that are mutual friends are read per candidate below).
+_VIEWER_FRIENDS: LiteralString = """
+MATCH (me:User {id: $id})-[:FRIEND]-(a)
+RETURN collect(elementId(a)) AS ids
+"""
+
+# Per candidate, over its first $listCap friends b: those among the viewer's friends
+# ($mine: element id to 1) are the mutual friends (their degrees are read), and those in
+# the two-step reach ($two: element id to [paths, walk weight / degree]) give the
+# three-step paths (element ids: no property read per friend, half the db hits);
+# then the side signals, the viewer's merchants and circles gathered once. The joins
+# happen here, so what travels back is a few numbers per candidate, not friend lists.
 _CANDIDATES: LiteralString = """
 MATCH (me:User {id: $id})
 CALL (me) {
@@ -124,16 +134,30 @@ CALL (c, ks) {
   WHERE EXISTS { (c)-[:MEMBER_OF {state: 'MEMBER'}]->(k) }
   RETURN sum(x.w) AS circles
 }
-RETURN c.id AS id,
-       COUNT { (c)-[:FRIEND]-() } AS degree,
-       [(c)-[:FRIEND]-(b:User) | b.id][..$listCap] AS friends,
-       merchants,
-       circles,
-       EXISTS { (me)-[:HAS_CONTACT]->(:Phone {hash: c.phoneHash}) } AS contactOut,
-       EXISTS { (c)-[:HAS_CONTACT]->(:Phone {hash: me.phoneHash}) } AS contactIn,
-       COUNT { (me)-[:PAID]->(c) } AS paidOut,
-       COUNT { (c)-[:PAID]->(me) } AS paidIn,
-       c.createdAt AS createdAt
+CALL (c) {
+  MATCH (c)-[:FRIEND]-(b)
+  WITH b LIMIT $listCap
+  WITH b, elementId(b) AS key
+  WITH b, $two[key] AS t, $mine[key] IS NOT NULL AS mutual
+  WHERE t IS NOT NULL OR mutual
+  RETURN sum(t[0]) AS paths3, sum(t[1]) AS walk3,
+         collect(CASE WHEN mutual THEN b END) AS mutuals
+}
+CALL (mutuals) {
+  UNWIND mutuals AS x
+  RETURN collect(COUNT { (x)-[:FRIEND]-() }) AS mutualDegrees
+}
+WITH c, mutualDegrees, paths3, walk3, merchants, circles,
+     COUNT { (c)-[:FRIEND]-() } AS degree,
+     EXISTS { (me)-[:HAS_CONTACT]->(:Phone {hash: c.phoneHash}) } AS contactOut,
+     EXISTS { (c)-[:HAS_CONTACT]->(:Phone {hash: me.phoneHash}) } AS contactIn,
+     COUNT { (me)-[:PAID]->(c) } AS paidOut,
+     COUNT { (c)-[:PAID]->(me) } AS paidIn
+RETURN collect({
+  id: c.id, degree: degree, mutualDegrees: mutualDegrees, paths3: paths3, walk3: walk3,
+  merchants: merchants, circles: circles, contactOut: contactOut, contactIn: contactIn,
+  paidOut: paidOut, paidIn: paidIn, createdAt: c.createdAt
+}) AS candidates
 """
 
 
@@ -158,29 +182,16 @@ def as_of_query(query: LiteralString) -> LiteralString:
 
 
 _AS_OF = {q: as_of_query(q) for q in (_VIEWER_FRIENDS, _TWO_STEPS, _CANDIDATES)}
-LIST_CAP = 2000  # friends listed per candidate
+LIST_CAP = 2000  # a candidate's friends looked at for three-step paths
 
 
-def _vector(
-    r: Any,
-    mine: dict[str, int],
-    two: dict[str, tuple[int, float, int]],
-    now: datetime,
-) -> dict[str, float]:
-    d_me, d_c = len(mine), int(r["degree"])
-    cn = aa = ra = 0.0
-    lp3 = w3 = 0.0
-    for b in r["friends"]:
-        da = mine.get(b)
-        if da is not None and da > 0:
-            cn += 1.0
-            aa += 1.0 / math.log(1.0 + da)
-            ra += 1.0 / da
-        step = two.get(b)
-        if step is not None:
-            paths, walk, db = step
-            lp3 += paths
-            w3 += walk / max(db, 1)
+def _vector(r: Any, d_me: int, now: datetime) -> dict[str, float]:
+    d_c = int(r["degree"])
+    mutual = [int(d) for d in r["mutualDegrees"] if d > 0]
+    cn = float(len(mutual))
+    aa = sum(1.0 / math.log(1.0 + d) for d in mutual)
+    ra = sum(1.0 / d for d in mutual)
+    lp3, w3 = float(r["paths3"] or 0), float(r["walk3"] or 0.0)
     union = d_me + d_c - cn
     walk_score = 0.0
     if d_me > 0:
@@ -220,9 +231,9 @@ async def pair_features(
     as_of: datetime | None = None,
     max_scanned: int = MAX_SCANNED_FRIENDS,
 ) -> dict[str, dict[str, float]]:
-    """Every feature of ``FEATURES`` for each candidate, by candidate id (three reads:
-    the viewer's friends, two steps out, the candidates; the path counts are joined
-    here)."""
+    """Every feature of ``FEATURES`` for each candidate, by candidate id, in three reads:
+    the viewer's friends, two steps out, then the candidates (joined with the first
+    two in Neo4j)."""
     if not candidate_ids:
         return {}
     params: dict[str, Any] = {
@@ -237,12 +248,19 @@ async def pair_features(
     if as_of is not None:
         params["asOf"] = as_of
 
-    async def read(query: LiteralString) -> Any:
-        return (await graph.read(query if as_of is None else _AS_OF[query], **params)).records
+    async def work(tx: AsyncManagedTransaction) -> dict[str, dict[str, float]]:
+        async def one(query: LiteralString, column: str) -> list[Any]:
+            result = await tx.run(query if as_of is None else _AS_OF[query], params)
+            record = await result.single()
+            return list(record[column]) if record is not None else []
 
-    mine = {r["id"]: int(r["degree"]) for r in await read(_VIEWER_FRIENDS)}
-    two = {
-        r["id"]: (int(r["paths"]), float(r["walk"]), int(r["degree"]))
-        for r in await read(_TWO_STEPS)
-    }
-    return {r["id"]: _vector(r, mine, two, now) for r in await read(_CANDIDATES)}
+        params["mine"] = dict.fromkeys(await one(_VIEWER_FRIENDS, "ids"), 1)
+        params["two"] = {
+            str(b): [int(paths), float(walk) / max(int(degree), 1)]
+            for b, paths, walk, degree in await one(_TWO_STEPS, "reach")
+        }
+        d_me = len(params["mine"])
+        return {r["id"]: _vector(r, d_me, now) for r in await one(_CANDIDATES, "candidates")}
+
+    # One transaction: the maps between the reads are keyed by element ids.
+    return await read_transaction(graph, work)

@@ -204,7 +204,9 @@ def _candidates_query(sources: Sequence[Source]) -> LiteralString:
         + union
         + "\n}\nWITH me, pending, c, kind, max(raw) AS raw, max(n) AS n\nWHERE NOT ("
         + EXCLUDED
-        + ")\nRETURN c.id AS id, collect({kind: kind, raw: raw, n: n}) AS signals"
+        + ")\nWITH c.id AS id, collect({kind: kind, raw: raw, n: n}) AS signals"
+        # One row of all candidates: the driver's cost per row is many times a list item's.
+        + "\nRETURN collect([id, signals]) AS candidates"
     )
 
 
@@ -255,7 +257,7 @@ async def _candidates(
         result = await graph.read(CANDIDATES, id=user_id, **_params(config))
     else:
         result = await graph.read(CANDIDATES_AS_OF, id=user_id, asOf=as_of, **_params(config))
-    return [(r["id"], r["signals"]) for r in result.records]
+    return [(str(id_), signals) for r in result.records for id_, signals in r["candidates"]]
 
 
 def _ranked(rows: Candidates, weights: dict[str, float], order: Sequence[str]) -> list[Scored]:

@@ -7,6 +7,7 @@ import json
 import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -103,6 +104,24 @@ async def test_features_of_a_small_graph(graph: Graph) -> None:
         as_of=OLD - timedelta(days=1),
     )
     assert before["c"]["cn"] == 0.0 and before["c"]["paid_in"] == 0.0
+
+
+async def test_features_as_of_a_date_leave_out_later_friendships(graph: Graph) -> None:
+    # as test_features_of_a_small_graph, but b and c became friends only recently
+    await users(graph, ["me", "a", "b", "x", "c", "c2"])
+    await friends(
+        graph, [("me", "a"), ("a", "c"), ("me", "b"), ("b", "x"), ("x", "c"), ("c", "c2")], OLD
+    )
+    await friends(graph, [("b", "c")], RECENT)
+    kw: dict[str, Any] = dict(hub_cap=300, max_intermediaries=400, sensitive=[], now=NOW)
+    now = (await pair_features(graph, "me", ["c"], **kw))["c"]
+    then = (await pair_features(graph, "me", ["c"], as_of=RECENT - timedelta(days=1), **kw))["c"]
+    assert now["cn"] == 2.0 and then["cn"] == 1.0  # only a, then
+    assert then["ra"] == pytest.approx(1 / 2)  # deg(a) = 2
+    assert then["deg_candidate"] == pytest.approx(math.log1p(3))  # a, x, c2
+    assert then["jaccard"] == pytest.approx(1 / (2 + 3 - 1))
+    assert then["lp3"] == pytest.approx(math.log1p(1))  # me-b-x-c, all old
+    assert now["deg_candidate"] == pytest.approx(math.log1p(4))
 
 
 async def world(graph: Graph, viewers: int) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from api.settings import Settings
+from graph.driver import Graph
 from stack import manager
 
 
@@ -101,3 +102,18 @@ def test_a_bad_setting_is_a_message_not_a_traceback(
     assert result.exit_code == 1
     assert "invalid configuration: QUANZI_ENV: Input should be" in result.output
     assert isinstance(result.exception, SystemExit)  # click's exit, not a ValidationError
+
+
+async def test_neo4j_promises_no_keep_alive_so_the_driver_sets_no_read_timeout(
+    graph: Graph,
+) -> None:
+    """With keep-alive NOOPs the server hints a receive timeout, and the Python driver then
+    wraps every socket read in a timed task: 1.8x its cost per record (stack/Launcher.java
+    and docker-compose.yml turn it off)."""
+    result = await graph.read(
+        "SHOW SETTINGS YIELD name, value "
+        "WHERE name = 'server.bolt.connection_keep_alive_for_requests' RETURN value"
+    )
+    assert [r["value"] for r in result.records] == ["OFF"]
+    compose = (Path(__file__).parent.parent / "docker-compose.yml").read_text()
+    assert 'NEO4J_server_bolt_connection__keep__alive__for__requests: "OFF"' in compose
