@@ -9,8 +9,9 @@ author's ``id`` and ``displayName``), so the wrapper was a fifth of the request.
 
 ``resolve_directly`` replaces the wrapper of exactly those fields with a call that
 passes the same values Strawberry would (the same ``Info`` class, the same source),
-so a resolver sees no difference. Fields with arguments, extensions or permissions,
-and every subscription, keep Strawberry's own wrapper.
+so a resolver sees no difference; a Node's ``id`` is encoded at once. Fields with
+arguments, extensions or permissions, and every subscription, keep Strawberry's own
+wrapper.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLField, GraphQLObjectType, GraphQLResolveInfo
+from strawberry import relay
+from strawberry.relay.utils import to_base64
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
@@ -65,6 +68,29 @@ def _direct(field: StrawberryField, info_class: type[strawberry.Info]) -> Resolv
     return resolve
 
 
+def _node_id(gql_type: GraphQLObjectType, field: StrawberryField) -> Resolve | None:
+    """A Node's ``id`` as its global id string at once, when the type keeps relay's own
+    ``resolve_id`` and ``resolve_typename`` (the same string, without the GlobalID object
+    and the checks for resolvers that override them)."""
+    definition = (gql_type.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    origin = getattr(definition, "origin", None)
+    if not (
+        field.graphql_name == "id"
+        and field.python_name == "_id"
+        and isinstance(origin, type)
+        and issubclass(origin, relay.Node)
+        and origin.resolve_id.__func__ is relay.Node.resolve_id.__func__  # type: ignore[attr-defined]
+        and origin.resolve_typename.__func__ is relay.Node.resolve_typename.__func__  # type: ignore[attr-defined]
+    ):
+        return None
+    attr, type_name = origin.resolve_id_attr(), gql_type.name
+
+    def node_id(source: Any, info: RawInfo) -> str:
+        return to_base64(type_name, getattr(source, attr))
+
+    return node_id
+
+
 def resolve_directly(schema: strawberry.Schema) -> int:
     """Install direct calls on every eligible field; returns how many fields got one."""
     subscription = schema._schema.subscription_type
@@ -76,7 +102,7 @@ def resolve_directly(schema: strawberry.Schema) -> int:
         for gql_field in gql_type.fields.values():
             field = _definition(gql_field)
             if field is not None and _eligible(field):
-                gql_field.resolve = _direct(field, info_class)
+                gql_field.resolve = _node_id(gql_type, field) or _direct(field, info_class)
                 changed += 1
     return changed
 
