@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -24,12 +23,11 @@ from typing import Any
 import numpy as np
 
 from api.settings import get_settings
+from bench.common import write_result
 from bench.pymk_scale import pick_sample
 from graph.driver import connect
 from graph.pymk_model import load_model
 from graph.suggestions import SuggestionConfig, compute_suggestions
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def summary(ms: list[float]) -> dict[str, float]:
@@ -78,10 +76,7 @@ async def _main(args: argparse.Namespace) -> None:
             f"| {g} | {h['n']} | {h['p50_ms']:.1f} / {h['p99_ms']:.1f} | "
             f"{m['p50_ms']:.1f} / {m['p99_ms']:.1f} | {m['p50_ms'] / h['p50_ms']:.2f} |"
         )
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"pymk_model_cost-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    path.write_text(json.dumps(out, indent=2))
-    print(f"\nwrote {path}")
+    print(f"\nwrote {write_result('pymk_model_cost', out)}")
 
 
 def main() -> None:

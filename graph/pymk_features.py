@@ -256,7 +256,7 @@ async def pair_features(
 
         params["mine"] = dict.fromkeys(await one(_VIEWER_FRIENDS, "ids"), 1)
         params["two"] = {
-            str(b): [int(paths), float(walk) / max(int(degree), 1)]
+            b: [int(paths), float(walk) / max(int(degree), 1)]
             for b, paths, walk, degree in await one(_TWO_STEPS, "reach")
         }
         d_me = len(params["mine"])
