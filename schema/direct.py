@@ -12,17 +12,33 @@ passes the same values Strawberry would (the same ``Info`` class, the same sourc
 so a resolver sees no difference; a Node's ``id`` is encoded at once. Fields with
 arguments, extensions or permissions, and every subscription, keep Strawberry's own
 wrapper.
+
+A field without a resolver reads its attribute (Strawberry's default resolver, getattr)
+without the two calls around it. When it, or a Node's ``id``, is a scalar or an enum,
+``DirectExecution`` completes it without building the ``Info`` graphql-core makes for
+every field and without the general completion path: a suggestion page is ninety such
+fields (each score, handle, and each reason's kind, count and text).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 import strawberry
-from graphql import GraphQLField, GraphQLObjectType, GraphQLResolveInfo
+from graphql import (
+    GraphQLEnumType,
+    GraphQLField,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    GraphQLScalarType,
+    Undefined,
+)
 from strawberry import relay
 from strawberry.relay.utils import to_base64
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
@@ -68,6 +84,75 @@ def _direct(field: StrawberryField, info_class: type[strawberry.Info]) -> Resolv
     return resolve
 
 
+class Leaf:
+    """The resolver of a scalar or enum field that needs no ``Info``: ``read(source)``
+    is its value, completed by ``coerce`` as graphql-core would."""
+
+    __slots__ = ("coerce", "non_null", "read")
+
+    def __init__(
+        self,
+        read: Callable[[Any], Any],
+        leaf: GraphQLScalarType | GraphQLEnumType,
+        non_null: bool,
+    ) -> None:
+        self.read = read
+        self.coerce: Callable[[Any], Any] = leaf.coerce_output_value
+        self.non_null = non_null
+
+    def __call__(self, source: Any, info: RawInfo) -> Any:
+        return self.read(source)
+
+
+def _reader(read: Callable[[Any], Any], gql_field: GraphQLField) -> Resolve:
+    kind = gql_field.type
+    rest = kind.of_type if isinstance(kind, GraphQLNonNull) else kind
+    if isinstance(rest, GraphQLScalarType | GraphQLEnumType):
+        return Leaf(read, rest, isinstance(kind, GraphQLNonNull))
+
+    def attribute(source: Any, info: RawInfo) -> Any:
+        return read(source)
+
+    return attribute
+
+
+class DirectExecution(StrawberryGraphQLCoreExecutionContext):
+    """Completes ``Leaf`` fields at once; any other field, a null where none may be, a
+    value that does not coerce, or a request with resolve middleware (an extension's
+    ``resolve`` hook) takes graphql-core's own path, errors included."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        manager = self.middleware_manager
+        self._leaves_at_once = manager is None or not manager.middlewares
+
+    def execute_field(
+        self,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        field_details_list: Any,
+        path: Any,
+        position_context: Any,
+    ) -> Any:
+        field = parent_type.fields.get(field_details_list[0].node.name.value)
+        leaf = field.resolve if field is not None else None
+        if type(leaf) is Leaf and self._leaves_at_once:
+            try:
+                value = leaf.read(source)
+                if value is None:
+                    if not leaf.non_null:
+                        return None
+                elif not isinstance(value, Exception):
+                    coerced = leaf.coerce(value)
+                    if coerced is not None and coerced is not Undefined:
+                        return coerced
+            except Exception:  # noqa: S110 - the general path reports it
+                pass
+        return super().execute_field(
+            parent_type, source, field_details_list, path, position_context
+        )
+
+
 def _node_id(gql_type: GraphQLObjectType, field: StrawberryField) -> Resolve | None:
     """A Node's ``id`` as its global id string at once, when the type keeps relay's own
     ``resolve_id`` and ``resolve_typename`` (the same string, without the GlobalID object
@@ -85,25 +170,41 @@ def _node_id(gql_type: GraphQLObjectType, field: StrawberryField) -> Resolve | N
         return None
     attr, type_name = origin.resolve_id_attr(), gql_type.name
 
-    def node_id(source: Any, info: RawInfo) -> str:
+    def node_id(source: Any) -> str:
         return to_base64(type_name, getattr(source, attr))
 
-    return node_id
+    return _reader(node_id, gql_type.fields["id"])
+
+
+def _attribute(field: StrawberryField, default: Callable[..., Any]) -> bool:
+    return (
+        field.base_resolver is None
+        and not field.extensions
+        and not field.permission_classes
+        and default is getattr
+    )
 
 
 def resolve_directly(schema: strawberry.Schema) -> int:
-    """Install direct calls on every eligible field; returns how many fields got one."""
+    """Install direct calls on every eligible field; returns how many fields got one.
+    Execute with ``DirectExecution`` to complete leaves at once as well."""
     subscription = schema._schema.subscription_type
-    info_class = schema.config.info_class
+    info_class, default = schema.config.info_class, schema.config.default_resolver
     changed = 0
     for gql_type in schema._schema.type_map.values():
         if not isinstance(gql_type, GraphQLObjectType) or gql_type is subscription:
             continue
         for gql_field in gql_type.fields.values():
             field = _definition(gql_field)
-            if field is not None and _eligible(field):
+            if field is None:
+                continue
+            if _eligible(field):
                 gql_field.resolve = _node_id(gql_type, field) or _direct(field, info_class)
-                changed += 1
+            elif _attribute(field, default):
+                gql_field.resolve = _reader(attrgetter(field.python_name), gql_field)
+            else:
+                continue
+            changed += 1
     return changed
 
 

@@ -27,7 +27,7 @@ from schema.circles.mutations import CirclesMutation
 from schema.circles.queries import CirclesQuery
 from schema.core import Info, resolve_node
 from schema.cost import QueryCost
-from schema.direct import resolve_directly
+from schema.direct import DirectExecution, resolve_directly
 from schema.extensions import (
     MaskUnexpectedErrors,
     OperationMetrics,
@@ -128,6 +128,7 @@ def make_schema(settings: Settings | None = None) -> strawberry.Schema:
         subscription=Subscription,
         extensions=extensions,
         types=[relay.PageInfo],
+        execution_context_class=DirectExecution,
         config=StrawberryConfig(disable_field_suggestions=settings.production),
     )
     resolve_directly(schema)
