@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import pathlib
 import sys
 
@@ -21,6 +22,14 @@ def get_settings() -> Settings:
         raise click.ClickException(str(exc)) from exc
 
 
+def freeze_startup_objects() -> None:
+    """Keep what the process built at startup (modules, the schema) out of every later
+    collection: a full collection walked it all, a pause of tens of milliseconds for
+    every request in flight."""
+    gc.collect()
+    gc.freeze()
+
+
 @click.group()
 def main() -> None:
     """Quanzi: circles, people you may know and feeds."""
@@ -33,10 +42,13 @@ def serve(host: str | None, port: int | None) -> None:
     """Serve the GraphQL API with uvicorn."""
     import uvicorn
 
+    from api.app import create_app
+
     settings = get_settings()
+    app = create_app(settings)
+    freeze_startup_objects()
     uvicorn.run(
-        "api.app:create_app",
-        factory=True,
+        app,
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level,
@@ -53,6 +65,7 @@ def worker(name: str | None) -> None:
 
     settings = get_settings()
     configure(settings)
+    freeze_startup_objects()
     asyncio.run(run_worker(settings, consumer=name))
 
 

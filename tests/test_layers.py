@@ -11,6 +11,8 @@ event is a write. No module imports another module's underscore-private names.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,3 +186,16 @@ def test_the_rules_catch_what_they_forbid() -> None:
         Import("graph.posts", "neo4j", (), 5),
     ]
     assert violations(fine) == []
+
+
+def test_the_api_and_workers_do_not_load_the_training_libraries() -> None:
+    """scikit-learn and SciPy (pulled in by opendp.prelude) doubled the API's heap and its
+    pauses; only training (``quanzi pymk train``) needs them."""
+    code = (
+        "import sys, api.app, workers.runner; "
+        "print(sorted(m for m in ('sklearn', 'scipy', 'polars') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.strip() == "[]"
