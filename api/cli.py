@@ -11,15 +11,8 @@ import sys
 
 import click
 
-from api.settings import InvalidSettings, Settings, checked_settings
-
-
-def get_settings() -> Settings:
-    """The settings, or a clear message (not a traceback) when they are unusable."""
-    try:
-        return checked_settings()
-    except InvalidSettings as exc:
-        raise click.ClickException(str(exc)) from exc
+from api.settings import Settings
+from stack.commands import get_settings, stack
 
 
 def freeze_startup_objects() -> None:
@@ -544,16 +537,7 @@ def queries_list() -> None:
         click.echo(line)
 
 
-def _register_stack() -> None:
-    from stack.commands import stack
-
-    main.add_command(stack)
-
-
-_register_stack()
-
-if __name__ == "__main__":
-    main()
+main.add_command(stack)
 
 
 @main.group()
@@ -624,3 +608,7 @@ def pymk_train(
     assert isinstance(model, RankerModel)
     write_model(model, out)
     click.echo(json.dumps({"model": str(out), **model.metrics}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -35,6 +35,7 @@ from api.settings import get_settings
 from bench.load import Dataset, load, make_dataset
 from bench.socialgen import CLOSURE_KEEP_ELSEWHERE, CLOSURE_KEEP_REGION, EPOCH, GenConfig
 from graph.driver import Graph, connect
+from graph.pymk_train import ranking_metrics
 
 logging.getLogger("neo4j").setLevel(logging.ERROR)
 
@@ -201,19 +202,15 @@ BASELINES = {
 # --- metrics --------------------------------------------------------------------------------
 
 
-def metrics(ranked: list[int], truth: set[int], k: int) -> tuple[float, float, float]:
-    hits = [c in truth for c in ranked[:k]]
-    first = next((i for i, h in enumerate(hits) if h), None)
-    return sum(hits) / k, sum(hits) / len(truth), (1.0 / (first + 1)) if first is not None else 0.0
+def labelled(ranked: list[int], truth: set[int], k: int) -> tuple[list[int], int]:
+    """A ranker's top ``k`` as hit labels, with the size of the truth: what
+    ``ranking_metrics`` (the trainer's, so both report the same measure) takes."""
+    return [1 if c in truth else 0 for c in ranked[:k]], len(truth)
 
 
-def summarize(rows: list[tuple[float, float, float]]) -> dict[str, float]:
-    n = len(rows)
-    return {
-        "precision": sum(r[0] for r in rows) / n,
-        "recall": sum(r[1] for r in rows) / n,
-        "mrr": sum(r[2] for r in rows) / n,
-    }
+def summarize(orders: list[tuple[list[int], int]], k: int) -> dict[str, float]:
+    m = ranking_metrics(orders, k)
+    return {"precision": m["p_at_10"], "recall": m["r_at_10"], "mrr": m["mrr"]}
 
 
 async def run_seed(
@@ -253,21 +250,21 @@ async def run_seed(
     for name, fn in baselines.items():
         t0 = time.perf_counter()
         r = random.Random(seed)
-        rows = [metrics(fn(g, u, k, r), held[u], k) for u in users]
-        out["rankers"][name] = {**summarize(rows), "seconds": time.perf_counter() - t0}
+        rows = [labelled(fn(g, u, k, r), held[u], k) for u in users]
+        out["rankers"][name] = {**summarize(rows, k), "seconds": time.perf_counter() - t0}
         print(f"  seed {seed} {name}: {out['rankers'][name]}", flush=True)
 
     sem = asyncio.Semaphore(2)
     for name, rank in rankers.items():
 
-        async def one(u: int, _rank: Ranker = rank) -> tuple[float, float, float]:
+        async def one(u: int, _rank: Ranker = rank) -> tuple[list[int], int]:
             async with sem:
                 got = await _rank(graph, ds.ids[u], k)
-            return metrics([index[x] for x in got], held[u], k)
+            return labelled([index[x] for x in got], held[u], k)
 
         t0 = time.perf_counter()
         rows = list(await asyncio.gather(*(one(u) for u in users)))
-        out["rankers"][name] = {**summarize(rows), "seconds": time.perf_counter() - t0}
+        out["rankers"][name] = {**summarize(rows, k), "seconds": time.perf_counter() - t0}
         print(f"  seed {seed} {name}: {out['rankers'][name]}", flush=True)
     return out
 

@@ -11,6 +11,8 @@ from stack import manager
 
 
 def get_settings() -> Settings:
+    """The settings, or a clear message (not a traceback) when they are unusable (every
+    ``quanzi`` command reads them this way)."""
     try:
         return checked_settings()
     except InvalidSettings as exc:

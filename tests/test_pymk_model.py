@@ -16,7 +16,7 @@ from api.settings import Settings
 from graph.driver import Graph
 from graph.pymk_features import FEATURES, FRIENDSHIP_FEATURES, pair_features
 from graph.pymk_model import FORMAT_VERSION, ModelRefused, load_model, parse_model
-from graph.pymk_train import LEARNERS, TREES, boosted_model, train, write_model
+from graph.pymk_train import LEARNERS, TREES, boosted_model, ranking_metrics, train, write_model
 from graph.suggestions import SuggestionConfig, compute_suggestions, model_pool
 from workers import suggestions
 from workers.services import Services
@@ -327,3 +327,19 @@ async def test_a_refused_model_falls_back_to_the_hand_weights(
     hand = await compute_suggestions(graph, "v1", limit=suggestions.LIST_SIZE)
     assert entry.items == hand
     assert [s.user_id for s in hand][:2] == ["m1", "p1"]
+
+
+def test_ranking_metrics_count_hits_in_rank_order() -> None:
+    """The one P@k / R@k / MRR of training and of bench/pymk_quality.py: P and R count the
+    top k only, the reciprocal rank is of the first hit anywhere in the list."""
+    orders = [
+        ([0, 1, 0, 0, 1], 3),  # hits at ranks 2 and 5 of 3 positives
+        ([0, 0], 1),  # no hit
+        ([0] * 10 + [1], 1),  # a hit past the top 10
+    ]
+    got = ranking_metrics(orders, k=10)
+    assert got["viewers"] == 3
+    assert got["p_at_10"] == pytest.approx((2 / 10) / 3)
+    assert got["r_at_10"] == pytest.approx((2 / 3) / 3)
+    assert got["mrr"] == pytest.approx((1 / 2 + 1 / 11) / 3)
+    assert ranking_metrics([], k=10)["viewers"] == 0
