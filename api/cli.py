@@ -586,7 +586,7 @@ def pymk_train(
 
     from graph.driver import connect
     from graph.pymk_features import FEATURES, FRIENDSHIP_FEATURES
-    from graph.pymk_train import train, write_model
+    from workers.pymk_train import train, write_model
 
     async def _run() -> object:
         async with connect(get_settings()) as graph:

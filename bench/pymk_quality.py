@@ -35,7 +35,7 @@ from api.settings import get_settings
 from bench.load import Dataset, load, make_dataset
 from bench.socialgen import CLOSURE_KEEP_ELSEWHERE, CLOSURE_KEEP_REGION, EPOCH, GenConfig
 from graph.driver import Graph, connect
-from graph.pymk_train import ranking_metrics
+from workers.pymk_train import ranking_metrics
 
 logging.getLogger("neo4j").setLevel(logging.ERROR)
 
@@ -305,8 +305,9 @@ async def trained_models(
     """The models on every feature and on friendships alone, one of each per learner
     (the first learner's are named plainly), trained on the ``days`` before ``until`` (or
     before the newest friendship)."""
+    from graph.pymk_examples import collect
     from graph.pymk_features import FEATURES, FRIENDSHIP_FEATURES
-    from graph.pymk_train import collect, fit_model
+    from workers.pymk_train import fit_model
 
     t0 = time.perf_counter()
     data = await collect(

@@ -25,7 +25,7 @@ of candidates (the candidate query's best), every feature the model may use:
 
 ``as_of`` computes them on the graph as it was then: only friendships and payments from
 before it count (training labels are the friendships formed after it; see
-``graph/pymk_train.py``). Contacts, visits and circle memberships count as they are now.
+``graph/pymk_examples.py``). Contacts, visits and circle memberships count as they are now.
 """
 
 from __future__ import annotations

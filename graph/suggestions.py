@@ -211,7 +211,7 @@ def _candidates_query(sources: Sequence[Source]) -> LiteralString:
 
 
 CANDIDATES = _candidates_query(SOURCES)
-# The same on the graph as it was at $asOf (training: graph/pymk_train.py).
+# The same on the graph as it was at $asOf (training examples: graph/pymk_examples.py).
 CANDIDATES_AS_OF = as_of_query(CANDIDATES)
 
 

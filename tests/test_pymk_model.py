@@ -16,9 +16,9 @@ from api.settings import Settings
 from graph.driver import Graph
 from graph.pymk_features import FEATURES, FRIENDSHIP_FEATURES, pair_features
 from graph.pymk_model import FORMAT_VERSION, ModelRefused, load_model, parse_model
-from graph.pymk_train import LEARNERS, TREES, boosted_model, ranking_metrics, train, write_model
 from graph.suggestions import SuggestionConfig, compute_suggestions, model_pool
 from workers import suggestions
+from workers.pymk_train import LEARNERS, TREES, boosted_model, ranking_metrics, train, write_model
 from workers.services import Services
 
 pytestmark = pytest.mark.usefixtures("clean")
