@@ -39,6 +39,7 @@ def stats_ms(xs: Sequence[float]) -> dict[str, float]:
         "n": len(xs),
         "p50_ms": float(np.percentile(a, 50)),
         "p90_ms": float(np.percentile(a, 90)),
+        "p99_ms": float(np.percentile(a, 99)),
         "max_ms": float(a.max()),
         "mean_ms": float(a.mean()),
     }

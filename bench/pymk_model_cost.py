@@ -20,24 +20,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from api.settings import get_settings
-from bench.common import write_result
+from bench.common import stats_ms, write_result
 from bench.pymk_scale import pick_sample
 from graph.driver import connect
 from graph.pymk_model import load_model
 from graph.suggestions import SuggestionConfig, compute_suggestions
-
-
-def summary(ms: list[float]) -> dict[str, float]:
-    a = np.asarray(ms)
-    return {
-        "n": len(ms),
-        "p50_ms": float(np.percentile(a, 50)),
-        "p90_ms": float(np.percentile(a, 90)),
-        "p99_ms": float(np.percentile(a, 99)),
-    }
 
 
 async def _main(args: argparse.Namespace) -> None:
@@ -56,16 +44,16 @@ async def _main(args: argparse.Namespace) -> None:
                         t0 = time.perf_counter()
                         await compute_suggestions(graph, uid, limit=10, config=config, model=ranker)
                         if r >= args.warmup:
-                            ms = 1000 * (time.perf_counter() - t0)
-                            times.setdefault(name, {}).setdefault(group, []).append(ms)
-                            times[name].setdefault("all", []).append(ms)
+                            seconds = time.perf_counter() - t0
+                            times.setdefault(name, {}).setdefault(group, []).append(seconds)
+                            times[name].setdefault("all", []).append(seconds)
     out: dict[str, Any] = {
         "users": args.users,
         "model": {"path": args.model, "kind": model.kind, "features": list(model.features)},
         "sample_check": check,
         "rounds": args.rounds,
-        "hand": {g: summary(v) for g, v in times["hand"].items()},
-        "model_ranked": {g: summary(v) for g, v in times["model"].items()},
+        "hand": {g: stats_ms(v) for g, v in times["hand"].items()},
+        "model_ranked": {g: stats_ms(v) for g, v in times["model"].items()},
     }
     print(f"\n**Live suggestions, hand weights vs {model.kind} model, {args.users} users**\n")
     print("| group | n | hand p50 / p99 ms | model p50 / p99 ms | model / hand p50 |")
