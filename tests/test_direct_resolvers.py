@@ -94,8 +94,8 @@ QUERY = (
 )
 
 
-def _schema(direct: bool, **kwargs: Any) -> tuple[strawberry.Schema, int]:
-    schema = strawberry.Schema(query=Query, **kwargs)
+def _schema(direct: bool) -> tuple[strawberry.Schema, int]:
+    schema = strawberry.Schema(query=Query)
     return schema, resolve_directly(schema) if direct else 0
 
 
@@ -152,7 +152,7 @@ def _readings() -> list[Reading]:
 class ReadingQuery:
     @strawberry.field
     def readings(self) -> list[Reading | None]:
-        return list(_readings())
+        return _readings()
 
 
 class Upper(SchemaExtension):
